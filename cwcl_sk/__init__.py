@@ -1,0 +1,31 @@
+"""cwcl_sk: cross-modal transfer with the Continuously Weighted Contrastive Loss.
+
+Train a student encoder (speech, images, features) into the embedding space of a frozen
+teacher (usually a text encoder), then solve any task whose classes can be written as text
+zero-shot. scikit-learn estimators: :class:`CWCLAligner` and :class:`ZeroShotClassifier`.
+"""
+
+from .aligner import CWCLAligner
+from .encoders import STUDENTS, TEACHERS, clear_teacher_cache
+from .kernels import ExpKernel, IdentityKernel, LinearKernel, WeightKernel
+from .losses import contrastive_loss, cwcl_loss
+from .metrics import recall_at_k
+from .zero_shot import ZeroShotClassifier
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "STUDENTS",
+    "TEACHERS",
+    "CWCLAligner",
+    "ExpKernel",
+    "IdentityKernel",
+    "LinearKernel",
+    "WeightKernel",
+    "ZeroShotClassifier",
+    "__version__",
+    "clear_teacher_cache",
+    "contrastive_loss",
+    "cwcl_loss",
+    "recall_at_k",
+]

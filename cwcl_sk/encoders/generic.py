@@ -1,0 +1,176 @@
+"""Students on numeric features: a small MLP, any user module, and the projection head.
+
+Every student ends in :class:`EmbeddingModel`, which adds a trainable linear projection when
+the encoder's width differs from the teacher's and L2-normalises the output, so the rest of the
+library sees one interface: a batch in, unit vectors of the teacher's width out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["MLP", "EmbeddingModel", "output_width"]
+
+_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
+
+
+class MLP(nn.Module):
+    """A multi-layer perceptron student for numeric feature vectors.
+
+    Parameters
+    ----------
+    in_features : int
+        Width of the input rows.
+    out_features : int
+        Width of the output (the teacher's embedding width, so no extra head is needed).
+    hidden_sizes : tuple of int, default=(256,)
+        Widths of the hidden layers; ``()`` gives a linear map.
+    activation : {"gelu", "relu", "tanh", "silu"}, default="gelu"
+    dropout : float, default=0.0
+        Dropout after every hidden layer (training only).
+    feature_mean, feature_scale : ndarray of shape (in_features,), optional
+        Per-feature standardisation applied before the first layer. Stored as buffers so they
+        travel with the weights; see ``standardize`` in :func:`build_mlp`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from cwcl_sk.encoders.generic import MLP
+    >>> MLP(4, 8, hidden_sizes=(16,))(torch.zeros(2, 4)).shape
+    torch.Size([2, 8])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden_sizes=(256,),
+        activation: str = "gelu",
+        dropout: float = 0.0,
+        feature_mean=None,
+        feature_scale=None,
+    ):
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"student__activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}."
+            )
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"student__dropout must be in [0, 1), got {dropout!r}.")
+        mean = np.zeros(in_features) if feature_mean is None else feature_mean
+        scale = np.ones(in_features) if feature_scale is None else feature_scale
+        self.register_buffer("feature_mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("feature_scale", torch.as_tensor(scale, dtype=torch.float32))
+        layers: list[nn.Module] = []
+        width = in_features
+        for hidden in hidden_sizes:
+            layers += [nn.Linear(width, int(hidden)), _ACTIVATIONS[activation]()]
+            if dropout:
+                layers.append(nn.Dropout(float(dropout)))
+            width = int(hidden)
+        layers.append(nn.Linear(width, out_features))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        # (batch, in_features) -> (batch, out_features)
+        return self.layers((features - self.feature_mean) / self.feature_scale)
+
+
+def build_mlp(
+    features: np.ndarray,
+    output_dim: int,
+    hidden_sizes=(256,),
+    activation: str = "gelu",
+    dropout: float = 0.0,
+    standardize: bool = True,
+) -> MLP:
+    """Build an :class:`MLP` for the training features.
+
+    With ``standardize=True`` (default) the features are centred and scaled by statistics of
+    the training set, stored inside the model: raw features of very different ranges then
+    train as well as standardised ones, with no preprocessing step to forget at predict time.
+    """
+    hidden_sizes = _check_hidden_sizes(hidden_sizes)
+    mean = scale = None
+    if standardize:
+        mean = features.mean(axis=0)
+        scale = features.std(axis=0)
+        # Constant features keep scale 1 so they do not blow up to inf.
+        scale = np.where(scale > 1e-8, scale, 1.0)
+    return MLP(
+        features.shape[1],
+        output_dim,
+        hidden_sizes=hidden_sizes,
+        activation=activation,
+        dropout=dropout,
+        feature_mean=mean,
+        feature_scale=scale,
+    )
+
+
+def _check_hidden_sizes(hidden_sizes) -> tuple[int, ...]:
+    if isinstance(hidden_sizes, int | np.integer):
+        hidden_sizes = (hidden_sizes,)
+    try:
+        sizes = tuple(int(size) for size in hidden_sizes)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"student__hidden_sizes must be a tuple of positive ints, got {hidden_sizes!r}."
+        ) from None
+    if any(size < 1 for size in sizes):
+        raise ValueError(f"student__hidden_sizes must be positive ints, got {hidden_sizes!r}.")
+    return sizes
+
+
+def output_width(module: nn.Module, sample_batch, argument: str = "student") -> int:
+    """Run one batch through ``module`` without gradient and return its output width."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            output = module(sample_batch)
+    except Exception as error:
+        raise ValueError(
+            f"{argument} could not encode a batch of the training inputs: "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    finally:
+        module.train(was_training)
+    if not isinstance(output, torch.Tensor) or output.ndim != 2:
+        raise TypeError(
+            f"{argument} must return a 2-D tensor (batch, width); got "
+            f"{type(output).__name__} with shape {tuple(getattr(output, 'shape', ()))}."
+        )
+    return int(output.shape[1])
+
+
+class EmbeddingModel(nn.Module):
+    """A student encoder followed by an optional projection head and L2 normalisation.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        Maps a batch to (batch, width).
+    encoder_width : int
+        The encoder's output width.
+    output_dim : int
+        The teacher's embedding width. When it differs from ``encoder_width`` a trainable
+        ``nn.Linear(encoder_width, output_dim, bias=False)`` is added.
+    """
+
+    def __init__(self, encoder: nn.Module, encoder_width: int, output_dim: int):
+        super().__init__()
+        self.encoder = encoder
+        self.projection = (
+            nn.Linear(encoder_width, output_dim, bias=False)
+            if encoder_width != output_dim
+            else nn.Identity()
+        )
+        self.output_dim = output_dim
+
+    def forward(self, batch) -> torch.Tensor:
+        # (batch, encoder_width) -> (batch, output_dim), unit norm
+        embeddings = self.projection(self.encoder(batch))
+        return nn.functional.normalize(embeddings.float(), dim=-1)

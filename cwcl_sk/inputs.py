@@ -1,0 +1,227 @@
+"""Validate and convert the data a user passes to the estimators.
+
+Every error raised here names the argument (``X``, ``y``, ``labels``...) and says what was
+expected, so that a mistake surfaces at the call site and never as a crash deep in torch.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = [
+    "FeatureInputs",
+    "check_embeddings",
+    "check_features",
+    "check_same_length",
+    "check_texts",
+    "unique_rows",
+]
+
+
+def _describe(value) -> str:
+    """Short description of an object for error messages."""
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    return type(value).__name__
+
+
+def _numeric_array(values, argument: str, what: str) -> np.ndarray:
+    """Convert to a float32 array, rejecting strings, objects, complex numbers and None."""
+    if values is None:
+        raise ValueError(f"{argument} is None; expected {what}.")
+    if hasattr(values, "toarray") or type(values).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{argument} is a sparse matrix; expected dense {what}. Use .toarray().")
+    if isinstance(values, str):
+        raise TypeError(f"{argument} is a string; expected {what}.")
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError) as error:  # ragged nested lists
+        raise ValueError(f"{argument} could not be read as {what}: {error}") from None
+    if np.iscomplexobj(array):
+        raise TypeError(f"{argument} has complex dtype {array.dtype}; expected real {what}.")
+    if array.dtype.kind not in "biuf":
+        try:
+            array = array.astype(np.float64)
+        except (ValueError, TypeError):
+            raise TypeError(
+                f"{argument} has dtype {array.dtype} that is not numeric; expected {what}."
+            ) from None
+    return array.astype(np.float32, copy=False)
+
+
+def _check_finite(array: np.ndarray, argument: str) -> None:
+    if not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))[0]
+        kind = "NaN" if np.isnan(array[tuple(bad)]) else "inf"
+        raise ValueError(
+            f"{argument} contains NaN or inf values (first {kind} at index {tuple(bad.tolist())}); "
+            "expected finite numbers."
+        )
+
+
+def check_features(X, argument: str = "X") -> np.ndarray:
+    """Validate numeric feature rows for a feature-based student.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Real, finite numbers. A 1-D input is rejected (reshape it explicitly).
+    argument : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    features : ndarray of shape (n_samples, n_features), dtype float32
+
+    Raises
+    ------
+    ValueError
+        On wrong dimensionality, no samples, no features, NaN or inf.
+    TypeError
+        On non-numeric, complex or sparse input.
+    """
+    array = _numeric_array(X, argument, "a 2-D array of numbers (n_samples, n_features)")
+    if array.ndim != 2:
+        hint = " Reshape with X.reshape(-1, 1) for one feature." if array.ndim == 1 else ""
+        raise ValueError(
+            f"{argument} must be a 2-D array (n_samples, n_features), got {array.ndim}-D "
+            f"with shape {array.shape}.{hint}"
+        )
+    if array.shape[0] == 0:
+        raise ValueError(f"{argument} has 0 samples (shape {array.shape}); expected at least 1.")
+    if array.shape[1] == 0:
+        raise ValueError(f"{argument} has 0 features (shape {array.shape}); expected at least 1.")
+    _check_finite(array, argument)
+    return np.ascontiguousarray(array)
+
+
+def check_embeddings(y, argument: str = "y", n_dims: int | None = None) -> np.ndarray:
+    """Validate precomputed embeddings (one row per sample) and L2-normalise them.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples, dim)
+    argument : str, default="y"
+    n_dims : int, optional
+        The width the rows must have (the width seen in ``fit``).
+
+    Returns
+    -------
+    embeddings : ndarray of shape (n_samples, dim), dtype float32, rows of unit norm
+    """
+    array = _numeric_array(y, argument, "a 2-D array of embeddings (n_samples, dim)")
+    if array.ndim != 2:
+        raise ValueError(
+            f"{argument} must be a 2-D array of embeddings (n_samples, dim) for a precomputed "
+            f"teacher, got shape {array.shape}."
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{argument} is empty (shape {array.shape}).")
+    if n_dims is not None and array.shape[1] != n_dims:
+        raise ValueError(
+            f"{argument} has embeddings of width {array.shape[1]}, expected {n_dims} as in fit."
+        )
+    _check_finite(array, argument)
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    if (norms == 0).any():
+        index = int(np.flatnonzero(norms[:, 0] == 0)[0])
+        raise ValueError(f"{argument} row {index} is all zeros; it has no direction to align to.")
+    return np.ascontiguousarray(array / norms, dtype=np.float32)
+
+
+def check_texts(y, argument: str = "y") -> list[str]:
+    """Validate a sequence of non-empty strings (captions, transcripts, label prompts).
+
+    Parameters
+    ----------
+    y : sequence of str or array of str
+    argument : str, default="y"
+
+    Returns
+    -------
+    texts : list of str
+    """
+    if isinstance(y, str):
+        raise TypeError(f"{argument} is a single string; expected a sequence of strings.")
+    if isinstance(y, np.ndarray):
+        if y.ndim != 1:
+            raise ValueError(f"{argument} must be a 1-D sequence of strings, got shape {y.shape}.")
+        items = y.tolist()
+    elif isinstance(y, Sequence) or hasattr(y, "__iter__"):
+        items = list(y)
+    else:
+        raise TypeError(f"{argument} is {_describe(y)}; expected a sequence of strings.")
+    if not items:
+        raise ValueError(f"{argument} is empty; expected at least one string.")
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            raise TypeError(
+                f"{argument}[{index}] is {type(item).__name__} ({item!r}); the teacher encodes "
+                "text, so every item must be a string."
+            )
+        if not item.strip():
+            raise ValueError(f"{argument}[{index}] is an empty string; expected text.")
+    return items
+
+
+def check_same_length(X_length: int, y_length: int, X_name: str = "X", y_name: str = "y") -> None:
+    """Raise a ValueError when paired inputs differ in length."""
+    if X_length != y_length:
+        raise ValueError(
+            f"{X_name} and {y_name} must be paired one to one, but {X_name} has {X_length} "
+            f"samples and {y_name} has {y_length}."
+        )
+
+
+def unique_rows(items) -> tuple[list, np.ndarray]:
+    """Unique items in order of first appearance and, for each input, its unique index.
+
+    Works for strings (any hashable) and for rows of a 2-D array (compared by value).
+
+    Returns
+    -------
+    uniques : list
+    inverse : ndarray of shape (n_items,), dtype int64
+    """
+    keys = [row.tobytes() for row in items] if isinstance(items, np.ndarray) else list(items)
+    position: dict = {}
+    uniques = []
+    inverse = np.empty(len(keys), dtype=np.int64)
+    for index, key in enumerate(keys):
+        if key not in position:
+            position[key] = len(uniques)
+            uniques.append(items[index])
+        inverse[index] = position[key]
+    return uniques, inverse
+
+
+def is_integer(value) -> bool:
+    """True for Python and NumPy integers, but not for booleans."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+class FeatureInputs:
+    """Student-side numeric feature rows: validated once, batched as float32 tensors.
+
+    Every student modality has such a handler (``prepare`` the whole set once, ``collate`` a
+    batch by index), so the training loop never needs to know which modality it trains.
+    """
+
+    kind = "features"
+
+    def prepare(self, X, argument: str = "X") -> np.ndarray:
+        """Validate ``X`` (see :func:`check_features`) and return it as float32."""
+        return check_features(X, argument)
+
+    def collate(self, data: np.ndarray, indices) -> "torch.Tensor":
+        """The rows ``indices`` of the prepared data as a (batch, n_features) tensor."""
+        import torch
+
+        return torch.from_numpy(data[np.asarray(indices)])
+
+    def n_features(self, data: np.ndarray) -> int:
+        """Width of the prepared rows (sklearn's ``n_features_in_``)."""
+        return int(data.shape[1])
