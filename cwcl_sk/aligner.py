@@ -487,6 +487,8 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
+        # Embeddings are float32 whatever the input precision (the student computes in it).
+        tags.transformer_tags.preserves_dtype = ["float32"]
         tags.input_tags.two_d_array = isinstance(self.student, torch.nn.Module) or (
             self.student == "mlp"
         )

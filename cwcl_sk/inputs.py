@@ -10,6 +10,7 @@ import numbers
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 __all__ = [
     "FeatureInputs",
@@ -41,13 +42,16 @@ def _numeric_array(values, argument: str, what: str) -> np.ndarray:
     except (ValueError, TypeError) as error:  # ragged nested lists
         raise ValueError(f"{argument} could not be read as {what}: {error}") from None
     if np.iscomplexobj(array):
-        raise TypeError(f"{argument} has complex dtype {array.dtype}; expected real {what}.")
+        raise ValueError(
+            f"Complex data not supported: {argument} has dtype {array.dtype}; expected real {what}."
+        )
     if array.dtype.kind not in "biuf":
         try:
             array = array.astype(np.float64)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError) as error:
             raise TypeError(
-                f"{argument} has dtype {array.dtype} that is not numeric; expected {what}."
+                f"{argument} has dtype {array.dtype} with values that are not numbers ({error}); "
+                f"expected {what}."
             ) from None
     return array.astype(np.float32, copy=False)
 
@@ -85,15 +89,24 @@ def check_features(X, argument: str = "X") -> np.ndarray:
     """
     array = _numeric_array(X, argument, "a 2-D array of numbers (n_samples, n_features)")
     if array.ndim != 2:
-        hint = " Reshape with X.reshape(-1, 1) for one feature." if array.ndim == 1 else ""
+        hint = (
+            " Reshape your data with X.reshape(-1, 1) if it has one feature, or "
+            "X.reshape(1, -1) if it is one sample."
+            if array.ndim == 1
+            else ""
+        )
         raise ValueError(
             f"{argument} must be a 2-D array (n_samples, n_features), got {array.ndim}-D "
             f"with shape {array.shape}.{hint}"
         )
     if array.shape[0] == 0:
-        raise ValueError(f"{argument} has 0 samples (shape {array.shape}); expected at least 1.")
+        raise ValueError(
+            f"{argument} has 0 sample(s) (shape={array.shape}) while a minimum of 1 is required."
+        )
     if array.shape[1] == 0:
-        raise ValueError(f"{argument} has 0 features (shape {array.shape}); expected at least 1.")
+        raise ValueError(
+            f"{argument} has 0 feature(s) (shape={array.shape}) while a minimum of 1 is required."
+        )
     _check_finite(array, argument)
     return np.ascontiguousarray(array)
 
@@ -216,10 +229,8 @@ class FeatureInputs:
         """Validate ``X`` (see :func:`check_features`) and return it as float32."""
         return check_features(X, argument)
 
-    def collate(self, data: np.ndarray, indices) -> "torch.Tensor":
+    def collate(self, data: np.ndarray, indices) -> torch.Tensor:
         """The rows ``indices`` of the prepared data as a (batch, n_features) tensor."""
-        import torch
-
         return torch.from_numpy(data[np.asarray(indices)])
 
     def n_features(self, data: np.ndarray) -> int:

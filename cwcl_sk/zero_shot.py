@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 __all__ = ["ZeroShotClassifier"]
 
@@ -226,7 +226,8 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        return self.classes_[np.argmax(self._similarities(X), axis=1)]
+        similarities = self._similarities(X)
+        return self.classes_[np.argmax(similarities, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -239,7 +240,7 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
 def _as_label_array(y) -> np.ndarray:
     array = np.asarray(y)
     if array.ndim == 2 and array.shape[1] == 1:
-        array = array.ravel()
+        array = column_or_1d(array, warn=True)
     if array.ndim != 1:
         raise ValueError(f"y must be a 1-D array of class labels, got shape {array.shape}.")
     if len(array) == 0:

@@ -8,6 +8,7 @@ makes repeated fits (cross-validation, grid search over the loss) encode each te
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -41,7 +42,7 @@ class FrozenModule(nn.Module):
         self.module.requires_grad_(False)
         self.module.eval()
 
-    def train(self, mode: bool = True):  # noqa: ARG002 - the mode is ignored on purpose
+    def train(self, mode: bool = True):
         """Keep the wrapped module in eval mode whatever ``mode`` says."""
         self.training = False
         self.module.eval()
@@ -219,7 +220,9 @@ class ModuleTeacher(FrozenTeacher):
 
     def __init__(self, module: nn.Module, batch_size: int = 256, device="cpu"):
         super().__init__()
-        self.module = FrozenModule(module)
+        # A private copy: freezing must not alter the user's module, and later changes to
+        # that module must not alter a fitted estimator.
+        self.module = FrozenModule(copy.deepcopy(module))
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.n_features = None
@@ -305,9 +308,9 @@ class SentenceTransformerTeacher(FrozenTeacher):
     def dim(self) -> int:
         """Width of the embeddings."""
         model = self.model
-        getter = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
-        )
+        # sentence-transformers renamed the method; support both spellings.
+        getter = getattr(model, "get_embedding_dimension", None)
+        getter = getter or model.get_sentence_embedding_dimension
         return int(getter())
 
     def _validate(self, y, argument):
