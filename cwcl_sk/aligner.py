@@ -72,6 +72,9 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
         AdamW learning rate.
     weight_decay : float, default=1e-4
         AdamW decoupled weight decay.
+    sampling_rate : int, default=16000
+        Sampling rate (Hz) of audio given as arrays, for audio students; audio files are
+        resampled to it. Ignored by students of other modalities.
     device : str or torch.device, default="auto"
         ``"auto"`` picks CUDA, then MPS, then the CPU.
     random_state : int, RandomState instance or None, default=None
@@ -144,6 +147,7 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
         max_epochs=20,
         learning_rate=1e-3,
         weight_decay=1e-4,
+        sampling_rate=16000,
         device="auto",
         random_state=None,
         verbose=0,
@@ -159,6 +163,7 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
         self.max_epochs = max_epochs
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.sampling_rate = sampling_rate
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -203,6 +208,9 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
             super().set_params(**params)
         return self
 
+    def _student_inputs(self):
+        return student_inputs(self.student, self._options("student__"), self.sampling_rate)
+
     def _options(self, prefix: str) -> dict:
         return {
             name[len(prefix) :]: getattr(self, name)
@@ -231,6 +239,7 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
         check_real("learning_rate", self.learning_rate, low=0.0, estimator=name)
         check_real("weight_decay", self.weight_decay, low=0.0, low_inclusive=True, estimator=name)
         check_int("verbose", self.verbose, low=0, estimator=name)
+        check_int("sampling_rate", self.sampling_rate, low=1, estimator=name)
         if not _is_matrix(self.kernel):
             resolve_kernel(self.kernel)
 
@@ -286,7 +295,7 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
             )
         self.device_ = resolve_device(self.device)
         teacher = make_teacher(self.teacher, self._options("teacher__"), self.device_)
-        inputs = student_inputs(self.student)
+        inputs = self._student_inputs()
         data = inputs.prepare(X, "X")
         uniques, unique_embeddings, inverse = teacher.encode_unique(y, "y")
         check_same_length(len(data), len(inverse))
@@ -318,7 +327,7 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
         self._training_data = (data, unique_embeddings[inverse])
 
     def _set_training_data(self, X, y) -> None:
-        inputs = student_inputs(self.student)
+        inputs = self._student_inputs()
         data = inputs.prepare(X, "X")
         self._check_n_features(data, inputs)
         uniques, unique_embeddings, inverse = self.teacher_.encode_unique(y, "y")
@@ -362,7 +371,7 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
 
     def _train(self, n_epochs: int):
         data, teacher_embeddings = self._training_data
-        inputs = student_inputs(self.student)
+        inputs = self._student_inputs()
         state = TrainingState(self.student_, self.optimizer_, self.history_)
         seed = int(self._random.randint(np.iinfo(np.int32).max))
         try:
@@ -410,7 +419,7 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
             Unit-norm rows.
         """
         check_is_fitted(self, "student_")
-        inputs = student_inputs(self.student)
+        inputs = self._student_inputs()
         data = inputs.prepare(X, "X")
         self._check_n_features(data, inputs)
         return embed_in_batches(

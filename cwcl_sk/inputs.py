@@ -225,6 +225,10 @@ class FeatureInputs:
 
     kind = "features"
 
+    def __init__(self, sampling_rate: int | None = None):
+        # Feature rows have no sampling rate; accepted so every handler shares one signature.
+        self.sampling_rate = sampling_rate
+
     def prepare(self, X, argument: str = "X") -> np.ndarray:
         """Validate ``X`` (see :func:`check_features`) and return it as float32."""
         return check_features(X, argument)

@@ -32,6 +32,7 @@ object             any ``torch.nn.Module`` mapping a float32 (batch, n_features)
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,15 +65,19 @@ class TeacherEntry:
 
 @dataclass(frozen=True)
 class StudentEntry:
-    """A student alias: its input handler, its factory and a description.
+    """A student alias: its input handler, its model factory and a description.
 
-    ``build(data, output_dim, **options)`` returns the encoder module, before the projection
-    head, for prepared training data.
+    ``inputs(sampling_rate=..., **input_options)`` returns the handler that validates,
+    loads and batches the student's inputs (``prepare``, ``collate``, ``kind``);
+    ``input_options`` names the ``student__*`` options it takes (e.g. the number of mel
+    bands). ``build(data, output_dim, **options)`` gets the remaining options and returns the
+    encoder module, before the projection head, for prepared training data.
     """
 
-    inputs: object
+    inputs: Callable
     build: Callable
     description: str
+    input_options: tuple[str, ...] = ()
 
 
 TEACHERS: dict[str, TeacherEntry] = {
@@ -84,7 +89,7 @@ TEACHERS: dict[str, TeacherEntry] = {
 }
 
 STUDENTS: dict[str, StudentEntry] = {
-    "mlp": StudentEntry(FeatureInputs(), build_mlp, "multi-layer perceptron on numeric features"),
+    "mlp": StudentEntry(FeatureInputs, build_mlp, "multi-layer perceptron on numeric features"),
 }
 
 _TEACHER_OPTIONS = {"batch_size"}
@@ -144,17 +149,41 @@ def _is_sentence_transformer(obj) -> bool:
     return any(cls.__name__ == "SentenceTransformer" for cls in type(obj).__mro__)
 
 
-def student_inputs(student):
-    """The input handler (validation and batching) for a ``student`` parameter value."""
+def _build_options(entry: StudentEntry) -> list[str]:
+    parameters = inspect.signature(entry.build).parameters
+    return [name for name in parameters if name not in ("features", "data", "output_dim")]
+
+
+def student_inputs(student, options: dict | None = None, sampling_rate: int = 16000):
+    """The input handler (validation, loading and batching) for a ``student`` value.
+
+    Parameters
+    ----------
+    student : str or torch.nn.Module
+    options : dict, optional
+        The ``student__*`` options without prefix; those the handler takes are passed on.
+    sampling_rate : int, default=16000
+        Sampling rate of audio inputs, for audio students.
+
+    Returns
+    -------
+    handler : object
+        With ``kind``, ``prepare(X, argument)`` and ``collate(data, indices)``.
+    """
+    options = options or {}
     if isinstance(student, str):
         if student not in STUDENTS:
             raise ValueError(
                 f"Unknown student {student!r}. Known students: {', '.join(sorted(STUDENTS))}; "
                 "or pass a torch.nn.Module."
             )
-        return STUDENTS[student].inputs
+        entry = STUDENTS[student]
+        _check_options(options, [*entry.input_options, *_build_options(entry)], "student", student)
+        handler_options = {name: options[name] for name in entry.input_options if name in options}
+        return entry.inputs(sampling_rate=sampling_rate, **handler_options)
     if isinstance(student, nn.Module):
-        return FeatureInputs()
+        _check_options(options, (), "student", type(student).__name__)
+        return FeatureInputs(sampling_rate=sampling_rate)
     raise TypeError(
         f"student must be an alias ({', '.join(sorted(STUDENTS))}) or a torch.nn.Module; got "
         f"{type(student).__name__}."
@@ -180,14 +209,9 @@ def make_student(student, data, output_dim: int, options: dict) -> nn.Module:
         A fresh module for an alias; a deep copy of a module the user passed, so that fitting
         never changes the user's object and refits start from the same weights.
     """
-    student_inputs(student)  # raises for unknown aliases and types
+    student_inputs(student, options)  # raises for unknown aliases, types and options
     if isinstance(student, nn.Module):
-        _check_options(options, (), "student", type(student).__name__)
-        import copy
-
         return copy.deepcopy(student)
     entry = STUDENTS[student]
-    parameters = inspect.signature(entry.build).parameters
-    allowed = [name for name in parameters if name not in ("features", "data", "output_dim")]
-    _check_options(options, allowed, "student", student)
-    return entry.build(data, output_dim, **options)
+    build_options = {key: value for key, value in options.items() if key not in entry.input_options}
+    return entry.build(data, output_dim, **build_options)
