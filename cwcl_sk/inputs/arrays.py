@@ -1,13 +1,8 @@
-"""Validate and convert the data a user passes to the estimators.
-
-Every error raised here names the argument (``X``, ``y``, ``labels``...) and says what was
-expected, so that a mistake surfaces at the call site and never as a crash deep in torch.
-"""
+"""Numeric inputs: feature rows for students, embedding rows for a precomputed teacher."""
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -17,16 +12,8 @@ __all__ = [
     "check_embeddings",
     "check_features",
     "check_same_length",
-    "check_texts",
     "unique_rows",
 ]
-
-
-def _describe(value) -> str:
-    """Short description of an object for error messages."""
-    if isinstance(value, np.ndarray):
-        return f"array of shape {value.shape} and dtype {value.dtype}"
-    return type(value).__name__
 
 
 def _numeric_array(values, argument: str, what: str) -> np.ndarray:
@@ -143,41 +130,6 @@ def check_embeddings(y, argument: str = "y", n_dims: int | None = None) -> np.nd
         index = int(np.flatnonzero(norms[:, 0] == 0)[0])
         raise ValueError(f"{argument} row {index} is all zeros; it has no direction to align to.")
     return np.ascontiguousarray(array / norms, dtype=np.float32)
-
-
-def check_texts(y, argument: str = "y") -> list[str]:
-    """Validate a sequence of non-empty strings (captions, transcripts, label prompts).
-
-    Parameters
-    ----------
-    y : sequence of str or array of str
-    argument : str, default="y"
-
-    Returns
-    -------
-    texts : list of str
-    """
-    if isinstance(y, str):
-        raise TypeError(f"{argument} is a single string; expected a sequence of strings.")
-    if isinstance(y, np.ndarray):
-        if y.ndim != 1:
-            raise ValueError(f"{argument} must be a 1-D sequence of strings, got shape {y.shape}.")
-        items = y.tolist()
-    elif isinstance(y, Sequence) or hasattr(y, "__iter__"):
-        items = list(y)
-    else:
-        raise TypeError(f"{argument} is {_describe(y)}; expected a sequence of strings.")
-    if not items:
-        raise ValueError(f"{argument} is empty; expected at least one string.")
-    for index, item in enumerate(items):
-        if not isinstance(item, str):
-            raise TypeError(
-                f"{argument}[{index}] is {type(item).__name__} ({item!r}); the teacher encodes "
-                "text, so every item must be a string."
-            )
-        if not item.strip():
-            raise ValueError(f"{argument}[{index}] is an empty string; expected text.")
-    return items
 
 
 def check_same_length(X_length: int, y_length: int, X_name: str = "X", y_name: str = "y") -> None:

@@ -1,0 +1,27 @@
+"""Validate, load and batch the data a user passes to the estimators, per modality.
+
+Every error raised here names the argument (``X``, ``y``, ``labels``...) and says what was
+expected, so that a mistake surfaces at the call site and never as a crash deep in torch.
+Each student modality has an input handler (``kind``, ``prepare``, ``collate``): the whole set
+is validated and converted once per fit, and batches are cut from it by index.
+"""
+
+from .arrays import (
+    FeatureInputs,
+    check_embeddings,
+    check_features,
+    check_same_length,
+    is_integer,
+    unique_rows,
+)
+from .text import check_texts
+
+__all__ = [
+    "FeatureInputs",
+    "check_embeddings",
+    "check_features",
+    "check_same_length",
+    "check_texts",
+    "is_integer",
+    "unique_rows",
+]
