@@ -1,0 +1,439 @@
+"""Weight kernels that turn teacher similarities into CWCL soft targets.
+
+CWCL (Srinivasa et al., 2023, arXiv:2309.14580) replaces the 0/1 targets of
+contrastive learning with continuous weights ``w_ij`` derived from the frozen
+teacher's own (intra-modal) similarities ``s_ij = <q_i, q_j>``. A *kernel* is the
+map ``s_ij -> w_ij``. This module provides the kernels, the name table used by
+the estimators (``kernel="exp"``), and :func:`target_matrix`, which builds the
+row-normalised ``(N, N)`` target matrix for a batch of teacher embeddings.
+
+Kernels subclass :class:`sklearn.base.BaseEstimator` only to inherit
+``get_params``/``set_params``/``repr`` and compatibility with
+:func:`sklearn.base.clone`, so that a kernel and its hyper-parameters can be
+searched with ``GridSearchCV`` (``{"kernel__kappa": [0.05, 0.1]}``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+
+__all__ = [
+    "KERNELS",
+    "ExpKernel",
+    "IdentityKernel",
+    "LinearKernel",
+    "WeightKernel",
+    "kernel_weights",
+    "resolve_kernel",
+    "target_matrix",
+]
+
+KernelLike = Any  # str | WeightKernel | Callable[[Tensor], Tensor] | np.ndarray | Tensor
+
+
+def _check_similarity(similarity: torch.Tensor) -> None:
+    if not isinstance(similarity, torch.Tensor):
+        raise TypeError(
+            f"similarity must be a torch.Tensor of shape (N, N), got {type(similarity).__name__}"
+        )
+    if similarity.ndim != 2 or similarity.shape[0] != similarity.shape[1]:
+        raise ValueError(
+            f"similarity must be a square (N, N) tensor, got shape {tuple(similarity.shape)}"
+        )
+
+
+class WeightKernel(BaseEstimator):
+    """Base class of CWCL weight kernels.
+
+    A kernel maps the ``(N, N)`` matrix of teacher cosine similarities
+    ``s_ij = <q_i, q_j>`` (values in ``[-1, 1]``, diagonal 1) to ``(N, N)``
+    non-negative weights ``w_ij`` of the same dtype and device. The weights need
+    not be normalised; :func:`target_matrix` divides each row by its sum.
+
+    Subclasses implement :meth:`__call__`. Following the scikit-learn
+    convention, ``__init__`` only stores its arguments and validation happens
+    when the kernel is called, so ``set_params`` and ``clone`` behave as for any
+    estimator.
+
+    Examples
+    --------
+    >>> import torch
+    >>> class HalfKernel(WeightKernel):
+    ...     def __call__(self, similarity):
+    ...         return (similarity >= 0.5).to(similarity.dtype)
+    >>> HalfKernel()(torch.tensor([[1.0, 0.7], [0.7, 1.0]]))
+    tensor([[1., 1.],
+            [1., 1.]])
+    """
+
+    def __call__(self, similarity: torch.Tensor) -> torch.Tensor:
+        """Return the ``(N, N)`` non-negative weights for ``similarity``.
+
+        Parameters
+        ----------
+        similarity : torch.Tensor of shape (N, N)
+            Teacher cosine similarities, values in ``[-1, 1]``.
+
+        Returns
+        -------
+        torch.Tensor of shape (N, N)
+            Non-negative weights, same dtype and device as ``similarity``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement __call__(similarity)")
+
+
+class LinearKernel(WeightKernel):
+    """The paper's kernel: ``w_ij = (1 + s_ij) / 2``.
+
+    Maps cosine similarity linearly from ``[-1, 1]`` to ``[0, 1]``, exactly as
+    in Srinivasa et al. (2023).
+
+    When to use it: to reproduce the paper. With modern sentence encoders it is
+    usually a poor choice: unrelated sentences still score a cosine of roughly
+    0 to 0.5, so their weights lie in 0.5 to 0.75, close to the weight 1 of the
+    matching pair. After row normalisation the targets are then nearly uniform
+    over the batch, the loss starts at its floor (about ``log N``), and the
+    student receives almost no signal about which pair matches. Prefer
+    :class:`ExpKernel` in that regime.
+
+    Examples
+    --------
+    >>> import torch
+    >>> LinearKernel()(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    tensor([[1.0000, 0.5000],
+            [0.5000, 1.0000]])
+    """
+
+    def __call__(self, similarity: torch.Tensor) -> torch.Tensor:
+        _check_similarity(similarity)
+        return (1.0 + similarity) / 2.0  # (batch_size, batch_size)
+
+
+_MIN_EXPONENT = -64.0
+
+
+class ExpKernel(WeightKernel):
+    """Sharpened kernel: ``w_ij = exp((s_ij - 1) / kappa)``.
+
+    Identical items get weight 1; the weight decays exponentially as the
+    teacher similarity drops, with sharpness ``kappa``. Row-normalised, the
+    targets are ``softmax_j(s_ij / kappa)``: a teacher-temperature softmax.
+    Weights are floored at ``exp(-64)`` (about 1.6e-28) to stay out of the slow
+    float32 subnormal range; next to the diagonal weight 1 this is invisible.
+
+    When to use it: the default. It keeps CWCL's continuous credit for
+    genuinely similar items while giving unrelated items (teacher cosine
+    0 to 0.5) negligible weight, so it does not collapse to uniform targets as
+    :class:`LinearKernel` does with modern encoders. Small ``kappa`` (e.g.
+    0.01) approaches the identity, i.e. plain contrastive learning; large
+    ``kappa`` approaches uniform targets.
+
+    Parameters
+    ----------
+    kappa : float, default=0.1
+        Positive, finite sharpness (a temperature on teacher similarities).
+        Validated when the kernel is called.
+
+    Examples
+    --------
+    >>> import torch
+    >>> ExpKernel(kappa=0.1)(torch.tensor([[1.0, 0.9], [0.9, 1.0]]))
+    tensor([[1.0000, 0.3679],
+            [0.3679, 1.0000]])
+    >>> ExpKernel().set_params(kappa=0.05)
+    ExpKernel(kappa=0.05)
+    """
+
+    def __init__(self, kappa: float = 0.1) -> None:
+        self.kappa = kappa
+
+    def __call__(self, similarity: torch.Tensor) -> torch.Tensor:
+        _check_similarity(similarity)
+        kappa = self.kappa
+        if (
+            isinstance(kappa, bool)
+            or not isinstance(kappa, numbers.Real)
+            or not math.isfinite(kappa)
+            or kappa <= 0
+        ):
+            raise ValueError(f"kappa must be a finite float > 0, got {kappa!r}")
+        inv_kappa = 1.0 / float(kappa)
+        # similarity <= 1, so the exponent is <= 0 and nothing overflows. The floor
+        # keeps weights (and targets derived from them) out of the float32
+        # subnormal range, where CPU arithmetic is many times slower; a weight of
+        # exp(-64) ~ 1.6e-28 next to the diagonal's 1 is invisible in float32.
+        exponent = (similarity * inv_kappa).sub_(inv_kappa).clamp_(min=_MIN_EXPONENT)
+        return exponent.exp_()  # (batch_size, batch_size)
+
+
+class IdentityKernel(WeightKernel):
+    """Identity targets: ``w_ij = 1 if i == j else 0``.
+
+    With these weights CWCL is exactly the standard contrastive loss of
+    CLIP/LiT (each student matches only its own teacher). The result ignores
+    the similarities entirely, so duplicate teacher rows are still treated as
+    negatives, as in CL.
+
+    When to use it: as the contrastive-learning baseline inside the same
+    estimator, e.g. ``{"kernel": ["identity", ExpKernel(kappa=0.05)]}`` in a
+    grid search.
+
+    Examples
+    --------
+    >>> import torch
+    >>> IdentityKernel()(torch.zeros(2, 2))
+    tensor([[1., 0.],
+            [0., 1.]])
+    """
+
+    def __call__(self, similarity: torch.Tensor) -> torch.Tensor:
+        _check_similarity(similarity)
+        n = similarity.shape[0]
+        return torch.eye(n, dtype=similarity.dtype, device=similarity.device)
+
+
+KERNELS: dict[str, type[WeightKernel]] = {
+    "linear": LinearKernel,
+    "exp": ExpKernel,
+    "identity": IdentityKernel,
+}
+"""Kernel names accepted wherever a ``kernel`` argument is, mapped to their classes."""
+
+
+class _PrecomputedWeights:
+    """Callable returning a user-supplied weight matrix, ignoring the similarities."""
+
+    def __init__(self, weights: np.ndarray | torch.Tensor) -> None:
+        self.weights = weights
+
+    def __call__(self, similarity: torch.Tensor) -> torch.Tensor:
+        weights = self.weights
+        if isinstance(weights, torch.Tensor):
+            weights = weights.detach()
+        return torch.as_tensor(weights, dtype=similarity.dtype, device=similarity.device)
+
+    def __repr__(self) -> str:
+        return f"_PrecomputedWeights(shape={tuple(self.weights.shape)})"
+
+
+def resolve_kernel(kernel: KernelLike) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Turn any accepted ``kernel`` specification into a callable.
+
+    Parameters
+    ----------
+    kernel : str, WeightKernel, callable, numpy.ndarray or torch.Tensor
+        - a name in :data:`KERNELS` (``"linear"``, ``"exp"``, ``"identity"``),
+          instantiated with default parameters;
+        - a :class:`WeightKernel` instance (or subclass, instantiated with
+          defaults);
+        - any callable mapping the ``(N, N)`` similarity tensor to ``(N, N)``
+          non-negative weights;
+        - a precomputed ``(N, N)`` weight matrix for the batch, used as given.
+
+    Returns
+    -------
+    callable
+        Maps a ``(N, N)`` similarity tensor to ``(N, N)`` weights. The weights
+        are validated by :func:`kernel_weights`, not here.
+
+    Raises
+    ------
+    ValueError
+        If ``kernel`` is an unknown name.
+    TypeError
+        If ``kernel`` is of any other type.
+
+    Examples
+    --------
+    >>> resolve_kernel("exp")
+    ExpKernel()
+    >>> resolve_kernel(ExpKernel(kappa=0.05))
+    ExpKernel(kappa=0.05)
+    """
+    if isinstance(kernel, str):
+        try:
+            return KERNELS[kernel]()
+        except KeyError:
+            raise ValueError(
+                f"kernel must be one of {sorted(KERNELS)} (or a WeightKernel, a callable, "
+                f"or an (N, N) weight matrix), got unknown name {kernel!r}"
+            ) from None
+    if isinstance(kernel, WeightKernel):
+        return kernel
+    if isinstance(kernel, type) and issubclass(kernel, WeightKernel):
+        # The class itself is callable, but calling it would construct a kernel
+        # with the similarity matrix as its first parameter.
+        return kernel()
+    if isinstance(kernel, (np.ndarray, torch.Tensor)):
+        return _PrecomputedWeights(kernel)
+    if callable(kernel):
+        return kernel
+    raise TypeError(
+        f"kernel must be a name in {sorted(KERNELS)}, a WeightKernel, a callable "
+        "similarity -> weights, or an (N, N) numpy array / torch tensor of weights, "
+        f"got {type(kernel).__name__}"
+    )
+
+
+def _check_embeddings(embeddings: Any, name: str) -> None:
+    """Raise if ``embeddings`` is not a non-empty 2-D floating-point tensor."""
+    if not isinstance(embeddings, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape (N, d), got {type(embeddings).__name__}"
+        )
+    if embeddings.ndim != 2:
+        raise ValueError(f"{name} must be 2-D of shape (N, d), got shape {tuple(embeddings.shape)}")
+    if not embeddings.is_floating_point():
+        raise TypeError(f"{name} must have a floating-point dtype, got {embeddings.dtype}")
+    if embeddings.shape[0] < 1 or embeddings.shape[1] < 1:
+        raise ValueError(
+            f"{name} must have N >= 1 rows and d >= 1 columns, got shape {tuple(embeddings.shape)}"
+        )
+
+
+def _autocast_disabled(device: torch.device) -> contextlib.AbstractContextManager:
+    """Context that turns off autocast on ``device``, whose matmuls would drop to 16 bits."""
+    try:
+        return torch.autocast(device_type=device.type, enabled=False)
+    except RuntimeError:  # device types without autocast support
+        return contextlib.nullcontext()
+
+
+def _compute_dtype(*dtypes: torch.dtype) -> torch.dtype:
+    """float32 for half-precision and float32 inputs, float64 if any input is float64."""
+    result = torch.float32
+    for dtype in dtypes:
+        result = torch.promote_types(result, dtype)
+    return result
+
+
+def kernel_weights(teacher_embeddings: torch.Tensor, kernel: KernelLike = "exp") -> torch.Tensor:
+    """Validated, un-normalised ``(N, N)`` CWCL weights for a teacher batch.
+
+    Computes ``w_ij = kernel(s)_ij`` with ``s_ij = <q_i, q_j> / (|q_i| |q_j|)``
+    clamped to ``[-1, 1]`` (diagonal set to exactly 1). Runs under
+    :func:`torch.no_grad`: the weights are targets, constant with respect to
+    every parameter. Computed in float32 (float64 if the embeddings are
+    float64), whatever the input precision, with autocast disabled.
+
+    Parameters
+    ----------
+    teacher_embeddings : torch.Tensor of shape (N, d)
+        Teacher embeddings; need not be normalised.
+    kernel : str, WeightKernel, callable or (N, N) array, default="exp"
+        See :func:`resolve_kernel`.
+
+    Returns
+    -------
+    torch.Tensor of shape (N, N)
+        Finite, non-negative weights with every row sum > 0.
+
+    Raises
+    ------
+    ValueError
+        If the weights do not have shape ``(N, N)``, are not finite, are
+        negative, or a row sums to 0.
+
+    See Also
+    --------
+    target_matrix : the row-normalised weights.
+
+    Examples
+    --------
+    >>> import torch
+    >>> q = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    >>> kernel_weights(q, "linear")
+    tensor([[1.0000, 0.5000],
+            [0.5000, 1.0000]])
+    """
+    _check_embeddings(teacher_embeddings, "teacher_embeddings")
+    kernel_fn = resolve_kernel(kernel)
+    n = teacher_embeddings.shape[0]
+    dtype = _compute_dtype(teacher_embeddings.dtype)
+    with torch.no_grad(), _autocast_disabled(teacher_embeddings.device):
+        q = torch.nn.functional.normalize(teacher_embeddings.detach().to(dtype), dim=1)  # (N, d)
+        similarity = (q @ q.T).clamp_(-1.0, 1.0)  # (batch_size, batch_size)
+        # Self-similarity is 1 by definition; rounding leaves it slightly below,
+        # which would let a very sharp ExpKernel underflow the diagonal to 0.
+        similarity.fill_diagonal_(1.0)
+        weights = kernel_fn(similarity)
+        if not isinstance(weights, torch.Tensor):
+            try:
+                weights = torch.as_tensor(np.asarray(weights))
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise TypeError(
+                    f"kernel must return an (N, N) tensor or array, got {type(weights).__name__}"
+                ) from exc
+        weights = weights.detach().to(dtype=dtype, device=similarity.device)  # (N, N)
+        if tuple(weights.shape) != (n, n):
+            raise ValueError(
+                f"kernel must give weights of shape (N, N) = {(n, n)} for a batch of "
+                f"N={n} teacher embeddings, got shape {tuple(weights.shape)}"
+            )
+        # One reduction pass each on the fast path (min propagates nan, an inf
+        # weight makes its row sum inf); the slower checks below only run to
+        # explain a failure.
+        row_sums = weights.sum(dim=1)  # (N,)
+        if not bool(weights.min() >= 0) or not bool(torch.isfinite(row_sums).all()):
+            if not bool(torch.isfinite(weights).all()):
+                raise ValueError("kernel produced non-finite (nan or inf) weights")
+            raise ValueError(
+                f"kernel produced negative weights (min {float(weights.min()):.4g}); "
+                "weights must be >= 0"
+            )
+        if bool((row_sums <= 0).any()):
+            bad = int(torch.nonzero(row_sums <= 0)[0, 0])
+            raise ValueError(
+                f"kernel produced a row of weights summing to 0 (row {bad}); every row "
+                "needs positive total weight to be normalised into targets"
+            )
+    return weights
+
+
+def target_matrix(teacher_embeddings: torch.Tensor, kernel: KernelLike = "exp") -> torch.Tensor:
+    """Row-normalised ``(N, N)`` CWCL targets for a teacher batch.
+
+    ``t_ij = w_ij / sum_k w_ik`` with ``w`` from :func:`kernel_weights`: row
+    ``i`` is the target distribution over teachers ``j`` for student ``i``.
+    With ``kernel="identity"`` it is the identity matrix (plain contrastive
+    learning). Computed under :func:`torch.no_grad` in float32 (float64 for
+    float64 input).
+
+    Parameters
+    ----------
+    teacher_embeddings : torch.Tensor of shape (N, d)
+        Teacher embeddings; need not be normalised.
+    kernel : str, WeightKernel, callable or (N, N) array, default="exp"
+        See :func:`resolve_kernel`.
+
+    Returns
+    -------
+    torch.Tensor of shape (N, N)
+        Non-negative targets whose rows sum to 1.
+
+    Raises
+    ------
+    ValueError
+        As :func:`kernel_weights`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    >>> target_matrix(q, "linear")
+    tensor([[0.6667, 0.3333],
+            [0.3333, 0.6667]])
+    >>> target_matrix(q, "identity")
+    tensor([[1., 0.],
+            [0., 1.]])
+    """
+    weights = kernel_weights(teacher_embeddings, kernel)  # (batch_size, batch_size)
+    return weights / weights.sum(dim=1, keepdim=True)  # (batch_size, batch_size)
