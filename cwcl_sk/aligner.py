@@ -8,23 +8,24 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._nested_params import ENCODER_PREFIXES, NestedParamsMixin
 from ._validation import check_choice, check_int, check_real
+from .callbacks import Callback, Checkpoint
 from .encoders.generic import EmbeddingModel, output_width
 from .encoders.registry import make_student, make_teacher, student_inputs
 from .inputs import check_same_length
 from .kernels import resolve_kernel
 from .losses import contrastive_loss, cwcl_loss
 from .metrics import recall_at_k
-from .training import TrainingState, embed_in_batches, resolve_device, run_epochs
+from .training import TrainingState, ValidationSet, embed_in_batches, resolve_device, run_epochs
 
 __all__ = ["CWCLAligner"]
 
-_PREFIXES = ("student__", "teacher__")
 _LOSSES = ("cwcl", "clip")
 _DIRECTIONS = ("both", "student_to_teacher", "teacher_to_student")
 
 
-class CWCLAligner(TransformerMixin, BaseEstimator):
+class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
     """Align a trainable student encoder to a frozen teacher with CWCL or CLIP's loss.
 
     ``fit(X, y)`` takes pairs: ``X`` for the student (feature rows, and later audio or images)
@@ -75,6 +76,24 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
     sampling_rate : int, default=16000
         Sampling rate (Hz) of audio given as arrays, for audio students; audio files are
         resampled to it. Ignored by students of other modalities.
+    validation_fraction : float in [0, 1), default=0.0
+        Share of the pairs held out (drawn with ``random_state``) and scored after every
+        epoch: ``valid_loss`` and ``valid_r1`` (paired retrieval recall@1) in ``history_``.
+    early_stopping : bool, default=False
+        Stop when the validation loss has not improved for ``patience`` epochs and restore
+        the weights of the best epoch. Needs ``validation_fraction > 0`` or
+        ``validation_data`` in ``fit``.
+    patience : int, default=5
+    callbacks : list of Callback or (name, Callback) pairs, optional
+        Hooks into training (see :mod:`cwcl_sk.callbacks`). Named callbacks' parameters are
+        settable as ``callbacks__<name>__<parameter>``.
+    checkpoint_dir : str or path-like, optional
+        Write a resumable checkpoint to ``checkpoint_dir/epoch-NNNN`` every
+        ``checkpoint_every`` epochs; resume with ``fit(X, y, resume_from=folder)``.
+    checkpoint_every : int, default=1
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted aligner continues training for ``max_epochs`` more
+        epochs from the current weights instead of starting afresh.
     device : str or torch.device, default="auto"
         ``"auto"`` picks CUDA, then MPS, then the CPU.
     random_state : int, RandomState instance or None, default=None
@@ -95,7 +114,13 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
     optimizer_ : torch.optim.AdamW
         Kept so that :meth:`partial_fit` continues where training stopped.
     history_ : list of dict
-        One record per epoch: ``epoch``, ``train_loss``, ``seconds``.
+        One record per epoch: ``epoch``, ``train_loss``, ``temperature``, ``seconds`` and,
+        with validation, ``valid_loss`` and ``valid_r1``. ``pandas.DataFrame(history_)``
+        makes it a table.
+    stop_reason_ : str
+        Why the last training call ended: ``"max_epochs"``, ``"early_stopping"``,
+        ``"callback"`` or ``"interrupted"`` (KeyboardInterrupt, which keeps the last completed
+        epoch instead of propagating).
     candidates_ : ndarray
         The distinct teacher-side items seen in fit (texts, or rows for precomputed
         embeddings): what :meth:`predict` chooses from.
@@ -148,6 +173,13 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
         learning_rate=1e-3,
         weight_decay=1e-4,
         sampling_rate=16000,
+        validation_fraction=0.0,
+        early_stopping=False,
+        patience=5,
+        callbacks=None,
+        checkpoint_dir=None,
+        checkpoint_every=1,
+        warm_start=False,
         device="auto",
         random_state=None,
         verbose=0,
@@ -164,6 +196,13 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.sampling_rate = sampling_rate
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.warm_start = warm_start
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -172,51 +211,8 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
 
     # -- parameters --------------------------------------------------------------------------
 
-    def _encoder_option_names(self) -> list[str]:
-        return sorted(name for name in vars(self) if name.startswith(_PREFIXES))
-
-    def get_params(self, deep=True):
-        """Parameters of this estimator, ``student__*`` and ``teacher__*`` options included.
-
-        Parameters
-        ----------
-        deep : bool, default=True
-            Also return the parameters of sub-objects that have them (e.g. a kernel object).
-
-        Returns
-        -------
-        params : dict
-        """
-        params = super().get_params(deep=deep)
-        params.update({name: getattr(self, name) for name in self._encoder_option_names()})
-        return params
-
-    def set_params(self, **params):
-        """Set parameters, including ``student__*`` and ``teacher__*`` options.
-
-        Parameters
-        ----------
-        **params : dict
-
-        Returns
-        -------
-        self : CWCLAligner
-        """
-        for name in [name for name in params if name.startswith(_PREFIXES)]:
-            setattr(self, name, params.pop(name))
-        if params:
-            super().set_params(**params)
-        return self
-
     def _student_inputs(self):
         return student_inputs(self.student, self._options("student__"), self.sampling_rate)
-
-    def _options(self, prefix: str) -> dict:
-        return {
-            name[len(prefix) :]: getattr(self, name)
-            for name in self._encoder_option_names()
-            if name.startswith(prefix)
-        }
 
     def _check_parameters(self) -> None:
         name = type(self).__name__
@@ -224,7 +220,9 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
         unknown = [
             key
             for key in vars(self)
-            if not key.startswith(("_", *_PREFIXES)) and not key.endswith("_") and key not in known
+            if not key.startswith(("_", *ENCODER_PREFIXES))
+            and not key.endswith("_")
+            and key not in known
         ]
         if unknown:
             raise ValueError(
@@ -240,13 +238,29 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
         check_real("weight_decay", self.weight_decay, low=0.0, low_inclusive=True, estimator=name)
         check_int("verbose", self.verbose, low=0, estimator=name)
         check_int("sampling_rate", self.sampling_rate, low=1, estimator=name)
+        check_real(
+            "validation_fraction",
+            self.validation_fraction,
+            low=0.0,
+            low_inclusive=True,
+            high=0.99,
+            estimator=name,
+        )
+        check_int("patience", self.patience, low=1, estimator=name)
+        check_int("checkpoint_every", self.checkpoint_every, low=1, estimator=name)
+        for flag in ("early_stopping", "warm_start"):
+            if not isinstance(getattr(self, flag), bool | np.bool_):
+                raise TypeError(
+                    f"The '{flag}' parameter of {name} must be True or False, got "
+                    f"{getattr(self, flag)!r}."
+                )
         if not _is_matrix(self.kernel):
             resolve_kernel(self.kernel)
 
     # -- fitting -----------------------------------------------------------------------------
 
-    def fit(self, X, y):
-        """Train a fresh student on the pairs (X[i], y[i]).
+    def fit(self, X, y, *, validation_data=None, resume_from=None):
+        """Train the student on the pairs (X[i], y[i]).
 
         Parameters
         ----------
@@ -255,13 +269,33 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
         y : sequence
             Teacher-side inputs paired with ``X``: texts for a text teacher, an
             (n_samples, dim) array for ``teacher="precomputed"``.
+        validation_data : tuple (X_valid, y_valid), optional
+            Pairs scored after every epoch (``valid_loss``, ``valid_r1`` in ``history_``);
+            overrides ``validation_fraction``.
+        resume_from : str or path-like, optional
+            A checkpoint folder (see ``checkpoint_dir``): training continues from its weights,
+            optimiser state and epoch count up to ``max_epochs``, exactly as the interrupted
+            run would have.
 
         Returns
         -------
         self : CWCLAligner
         """
-        self._initialise(X, y)
-        return self._train(self.max_epochs)
+        if self.warm_start and hasattr(self, "student_") and resume_from is None:
+            self._check_parameters()
+            self._set_training_data(X, y, validation_data)
+            return self._train(self.max_epochs)
+        self._initialise(X, y, validation_data)
+        n_epochs = self.max_epochs
+        if resume_from is not None:
+            from .persistence import restore_checkpoint
+
+            restore_checkpoint(self, resume_from)
+            n_epochs = self.max_epochs - len(self.history_)
+            if n_epochs <= 0:
+                del self._training_data
+                return self
+        return self._train(n_epochs)
 
     def partial_fit(self, X, y):
         """Train for one more epoch on (X, y), starting from the current weights.
@@ -280,31 +314,56 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
         self : CWCLAligner
         """
         if not hasattr(self, "student_"):
-            self._initialise(X, y)
+            self._initialise(X, y, None, allow_split=False)
             return self._train(1)
         self._check_parameters()
-        self._set_training_data(X, y)
+        self._set_training_data(X, y, None, allow_split=False)
         return self._train(1)
 
-    def _initialise(self, X, y) -> None:
-        self._check_parameters()
+    def _split(self, X, y, validation_data, allow_split: bool, random: np.random.RandomState):
+        """Training pairs and validation pairs (or None) from the arguments of fit."""
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None: "
                 "y holds the teacher-side half of each pair."
             )
+        if validation_data is not None:
+            if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
+                raise ValueError(
+                    "validation_data must be a pair (X_valid, y_valid), got "
+                    f"{type(validation_data).__name__}."
+                )
+            return X, y, tuple(validation_data)
+        if not allow_split or self.validation_fraction == 0:
+            return X, y, None
+        n_samples = _length(X, "X")
+        check_same_length(n_samples, _length(y, "y"))
+        n_valid = round(self.validation_fraction * n_samples)
+        if n_valid < 1 or n_valid >= n_samples:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} of {n_samples} pairs leaves "
+                f"{n_valid} for validation and {n_samples - n_valid} for training; both need "
+                "at least one."
+            )
+        order = random.permutation(n_samples)
+        valid, train = np.sort(order[:n_valid]), np.sort(order[n_valid:])
+        return _take(X, train), _take(y, train), (_take(X, valid), _take(y, valid))
+
+    def _initialise(self, X, y, validation_data, allow_split: bool = True) -> None:
+        self._check_parameters()
+        random = check_random_state(self.random_state)
+        X, y, validation = self._split(X, y, validation_data, allow_split, random)
         self.device_ = resolve_device(self.device)
         teacher = make_teacher(self.teacher, self._options("teacher__"), self.device_)
         inputs = self._student_inputs()
         data = inputs.prepare(X, "X")
         uniques, unique_embeddings, inverse = teacher.encode_unique(y, "y")
-        check_same_length(len(data), len(inverse))
+        check_same_length(_length(data, "X"), len(inverse))
         self._check_kernel_matrix(len(inverse))
 
-        self._random = check_random_state(self.random_state)
-        seed = int(self._random.randint(np.iinfo(np.int32).max))
+        init_seed, self._base_seed = (int(seed) for seed in random.randint(2**31 - 1, size=2))
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            torch.manual_seed(init_seed)
             encoder = make_student(
                 self.student, data, unique_embeddings.shape[1], self._options("student__")
             )
@@ -324,14 +383,16 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
             self.n_features_in_ = inputs.n_features(data)
         self.candidates_ = _as_array(uniques)
         self.candidate_embeddings_ = unique_embeddings
-        self._training_data = (data, unique_embeddings[inverse])
+        self._training_data = (data, unique_embeddings[inverse], self._validation_set(validation))
 
-    def _set_training_data(self, X, y) -> None:
+    def _set_training_data(self, X, y, validation_data, allow_split: bool = True) -> None:
+        random = check_random_state(self._base_seed)
+        X, y, validation = self._split(X, y, validation_data, allow_split, random)
         inputs = self._student_inputs()
         data = inputs.prepare(X, "X")
         self._check_n_features(data, inputs)
         uniques, unique_embeddings, inverse = self.teacher_.encode_unique(y, "y")
-        check_same_length(len(data), len(inverse))
+        check_same_length(_length(data, "X"), len(inverse))
         self._check_kernel_matrix(len(inverse))
         known = {_key(item) for item in self.candidates_}
         new = [index for index, item in enumerate(uniques) if _key(item) not in known]
@@ -342,7 +403,23 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
             self.candidate_embeddings_ = np.concatenate(
                 [self.candidate_embeddings_, unique_embeddings[new]]
             )
-        self._training_data = (data, unique_embeddings[inverse])
+        self._training_data = (data, unique_embeddings[inverse], self._validation_set(validation))
+
+    def _validation_set(self, validation) -> ValidationSet | None:
+        if validation is None:
+            return None
+        X_valid, y_valid = validation
+        inputs = self._student_inputs()
+        data = inputs.prepare(X_valid, "X_valid")
+        self._check_n_features(data, inputs, argument="X_valid")
+        _, unique_embeddings, inverse = self.teacher_.encode_unique(y_valid, "y_valid")
+        check_same_length(_length(data, "X_valid"), len(inverse), "X_valid", "y_valid")
+        return ValidationSet(
+            data=data,
+            teacher_embeddings=torch.from_numpy(unique_embeddings[inverse]).to(self.device_),
+            unique_embeddings=unique_embeddings,
+            inverse=inverse,
+        )
 
     def _check_kernel_matrix(self, n_samples: int) -> None:
         if self.loss == "cwcl" and _is_matrix(self.kernel):
@@ -354,12 +431,15 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
                 )
 
     def _batch_loss(self, student_embeddings, teacher_embeddings, indices):
-        if self.loss == "clip":
+        # Validation batches (indices None) cannot index a training-set kernel matrix: they
+        # are scored with the CL loss instead.
+        matrix_kernel = _is_matrix(self.kernel)
+        if self.loss == "clip" or (matrix_kernel and indices is None):
             return contrastive_loss(
                 student_embeddings, teacher_embeddings, self.temperature_, direction=self.direction
             )
         kernel = self.kernel
-        if _is_matrix(kernel):
+        if matrix_kernel:
             kernel = torch.as_tensor(np.asarray(kernel)[np.ix_(indices, indices)])
         return cwcl_loss(
             student_embeddings,
@@ -369,40 +449,134 @@ class CWCLAligner(TransformerMixin, BaseEstimator):
             direction=self.direction,
         )
 
-    def _train(self, n_epochs: int):
-        data, teacher_embeddings = self._training_data
-        inputs = self._student_inputs()
-        state = TrainingState(self.student_, self.optimizer_, self.history_)
-        seed = int(self._random.randint(np.iinfo(np.int32).max))
-        try:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                run_epochs(
-                    state,
-                    data=data,
-                    collate=inputs.collate,
-                    teacher_embeddings=torch.from_numpy(teacher_embeddings).to(self.device_),
-                    batch_loss=self._batch_loss,
-                    n_epochs=n_epochs,
-                    batch_size=self.batch_size,
-                    rng=np.random.default_rng(seed),
-                    device=self.device_,
-                    verbose=self.verbose,
+    def _callbacks(self) -> list:
+        callbacks = [
+            item[1] if isinstance(item, tuple) else item for item in (self.callbacks or [])
+        ]
+        for callback in callbacks:
+            if not isinstance(callback, Callback):
+                raise TypeError(
+                    "callbacks must be Callback instances or (name, Callback) pairs, got "
+                    f"{type(callback).__name__}."
                 )
+        if self.checkpoint_dir is not None:
+            callbacks.append(Checkpoint(self.checkpoint_dir, every=self.checkpoint_every))
+        return callbacks
+
+    def _train(self, n_epochs: int):
+        data, teacher_embeddings, validation = self._training_data
+        inputs = self._student_inputs()
+        state = TrainingState(self.student_, self.optimizer_, self.history_, self._base_seed)
+        if self.early_stopping and validation is None:
+            del self._training_data
+            raise ValueError(
+                "early_stopping=True needs validation pairs: set validation_fraction > 0 or "
+                "pass validation_data to fit."
+            )
+        try:
+            self.stop_reason_ = run_epochs(
+                state,
+                data=data,
+                collate=inputs.collate,
+                teacher_embeddings=torch.from_numpy(teacher_embeddings).to(self.device_),
+                batch_loss=self._batch_loss,
+                n_epochs=n_epochs,
+                batch_size=self.batch_size,
+                device=self.device_,
+                verbose=self.verbose,
+                validation=validation,
+                patience=self.patience if self.early_stopping else None,
+                callbacks=self._callbacks(),
+                estimator=self,
+                temperature=lambda: self.temperature_,
+            )
         finally:
             # The training pairs are not part of the fitted state (pickles stay small).
             del self._training_data
         return self
 
+    # -- persistence -------------------------------------------------------------------------
+
+    def save(self, directory):
+        """Write the fitted aligner to a folder: JSON settings and safetensors weights.
+
+        Nothing is pickled, so loading a folder from an untrusted source runs no code. The
+        teacher is saved by name (alias or path) and reloaded from it.
+
+        Parameters
+        ----------
+        directory : str or path-like
+
+        Returns
+        -------
+        directory : pathlib.Path
+
+        See Also
+        --------
+        CWCLAligner.load
+        """
+        from .persistence import save_aligner
+
+        return save_aligner(self, directory)
+
+    @classmethod
+    def load(cls, directory, device="cpu"):
+        """Load an aligner written by :meth:`save`.
+
+        Parameters
+        ----------
+        directory : str or path-like
+        device : str, default="cpu"
+
+        Returns
+        -------
+        aligner : CWCLAligner
+        """
+        from .persistence import load_aligner
+
+        return load_aligner(directory, device=device)
+
+    def _restore_fitted(self, fitted: dict, candidate_embeddings, load_student) -> None:
+        """Rebuild the fitted state from saved values (used by :meth:`load`)."""
+        self._check_parameters()
+        self.device_ = resolve_device(self.device)
+        self.teacher_ = make_teacher(self.teacher, self._options("teacher__"), self.device_)
+        inputs = self._student_inputs()
+        placeholder = _placeholder_inputs(fitted, self.sampling_rate)
+        data = inputs.prepare(placeholder, "X")
+        encoder = make_student(
+            self.student, data, fitted["embedding_dim_"], self._options("student__")
+        )
+        width = output_width(encoder, inputs.collate(data, np.arange(len(placeholder))))
+        self.student_ = EmbeddingModel(encoder, width, fitted["embedding_dim_"])
+        load_student(self.student_)
+        self.student_.to(self.device_).eval()
+        self.optimizer_ = torch.optim.AdamW(
+            self.student_.parameters(), lr=float(self.learning_rate), weight_decay=self.weight_decay
+        )
+        self.embedding_dim_ = int(fitted["embedding_dim_"])
+        self.temperature_ = float(fitted["temperature_"])
+        self.history_ = list(fitted["history_"])
+        self._base_seed = int(fitted["base_seed"])
+        if fitted.get("n_features_in_") is not None:
+            self.n_features_in_ = int(fitted["n_features_in_"])
+        candidates = fitted["candidates_"]
+        self.candidates_ = (
+            candidate_embeddings.copy() if candidates is None else _as_array(candidates)
+        )
+        self.candidate_embeddings_ = candidate_embeddings
+        if self.teacher == "precomputed":
+            self.teacher_.dim = self.embedding_dim_
+
     # -- inference ---------------------------------------------------------------------------
 
-    def _check_n_features(self, data, inputs) -> None:
+    def _check_n_features(self, data, inputs, argument: str = "X") -> None:
         if inputs.kind == "features" and hasattr(self, "n_features_in_"):
             n_features = inputs.n_features(data)
             if n_features != self.n_features_in_:
                 raise ValueError(
-                    f"X has {n_features} features, but {type(self).__name__} is expecting "
-                    f"{self.n_features_in_} features as input."
+                    f"{argument} has {n_features} features, but {type(self).__name__} is "
+                    f"expecting {self.n_features_in_} features as input."
                 )
 
     def transform(self, X):
@@ -519,3 +693,32 @@ def _as_array(items) -> np.ndarray:
 
 def _key(item):
     return item.tobytes() if isinstance(item, np.ndarray) else item
+
+
+def _length(values, argument: str) -> int:
+    try:
+        return len(values)
+    except TypeError:
+        raise TypeError(
+            f"{argument} must be a sequence or an array with one entry per sample, got "
+            f"{type(values).__name__}."
+        ) from None
+
+
+def _take(values, indices: np.ndarray):
+    """Rows ``indices`` of an array, a data frame or a list, keeping its kind."""
+    if isinstance(values, np.ndarray | torch.Tensor):
+        return values[indices]
+    if hasattr(values, "iloc"):
+        return values.iloc[indices]
+    return [values[index] for index in indices]
+
+
+def _placeholder_inputs(fitted: dict, sampling_rate: int):
+    """Two dummy inputs of the student's modality, to rebuild its architecture on load."""
+    kind = fitted["input_kind"]
+    if kind == "features":
+        return np.zeros((2, fitted["n_features_in_"]), dtype=np.float32)
+    if kind == "audio":
+        return [np.zeros(sampling_rate, dtype=np.float32) for _ in range(2)]
+    raise ValueError(f"Cannot rebuild a student whose inputs are of kind {kind!r}.")

@@ -1,23 +1,39 @@
-"""The training loop: batching, optimiser steps, history, and safe stopping.
+"""The training loop: batching, optimiser steps, validation, history, and safe stopping.
 
 The loop knows no modality and no loss: it receives prepared data with a ``collate``
-function, the teacher's embeddings of every training pair, and a ``batch_loss`` callable. It
+function, the teacher's embedding of every training pair, and a ``batch_loss`` callable. It
 keeps what was learned when training is interrupted or diverges.
+
+Randomness is drawn per epoch from ``(base_seed, epoch number)``: an epoch's shuffling and
+dropout depend only on the seed and on how many epochs came before, so training resumed from
+a checkpoint (or continued with ``partial_fit``) follows the uninterrupted run exactly.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["TrainingState", "batch_indices", "embed_in_batches", "resolve_device", "run_epochs"]
+from .callbacks import StopTraining
+from .metrics import recall_at_k
+
+__all__ = [
+    "TrainingState",
+    "ValidationSet",
+    "batch_indices",
+    "embed_in_batches",
+    "epoch_generators",
+    "resolve_device",
+    "run_epochs",
+]
 
 
 def resolve_device(device) -> torch.device:
@@ -80,13 +96,43 @@ def batch_indices(n_samples: int, batch_size: int, rng: np.random.Generator) -> 
     return np.array_split(rng.permutation(n_samples), n_batches)
 
 
+def epoch_generators(base_seed: int, epoch: int) -> tuple[np.random.Generator, int]:
+    """The shuffling generator and the torch seed of one epoch (numbered from 1)."""
+    sequence = np.random.SeedSequence([int(base_seed), int(epoch)])
+    shuffle_sequence, torch_sequence = sequence.spawn(2)
+    torch_seed = int(torch_sequence.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+    return np.random.default_rng(shuffle_sequence), torch_seed
+
+
 @dataclass
 class TrainingState:
-    """What the loop updates: the model, its optimiser and the per-epoch history."""
+    """What the loop updates: the model, its optimiser, the history, and the base seed."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
     history: list = field(default_factory=list)
+    base_seed: int = 0
+
+
+@dataclass
+class ValidationSet:
+    """Held-out pairs scored after every epoch.
+
+    Attributes
+    ----------
+    data : object
+        Prepared student-side inputs.
+    teacher_embeddings : torch.Tensor of shape (n_samples, dim)
+    unique_embeddings : ndarray of shape (n_unique, dim)
+        Distinct teacher-side items, the candidates of retrieval.
+    inverse : ndarray of shape (n_samples,)
+        Index of each pair's teacher-side item among ``unique_embeddings``.
+    """
+
+    data: object
+    teacher_embeddings: torch.Tensor
+    unique_embeddings: np.ndarray
+    inverse: np.ndarray
 
 
 def _snapshot(state: TrainingState) -> dict:
@@ -101,6 +147,41 @@ def _restore(state: TrainingState, snapshot: dict) -> None:
     state.optimizer.load_state_dict(snapshot["optimizer"])
 
 
+def _to_device(batch, device: torch.device):
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {key: _to_device(value, device) for key, value in batch.items()}
+    return batch
+
+
+def _progress(verbose: int, total: int, description: str, leave: bool = True):
+    if verbose <= 0:
+        return None
+    from tqdm.auto import tqdm  # the notebook widget inside Jupyter, text elsewhere
+
+    return tqdm(total=total, desc=description, unit=description.rstrip("es"), leave=leave)
+
+
+def _validate(state, validation: ValidationSet, collate, batch_loss, batch_size, device) -> dict:
+    """Validation loss and paired retrieval R@1, in eval mode without gradient."""
+    model = state.model
+    model.eval()
+    n_samples = len(validation.teacher_embeddings)
+    total, embeddings = 0.0, []
+    with torch.no_grad():
+        for start in range(0, n_samples, batch_size):
+            indices = np.arange(start, min(start + batch_size, n_samples))
+            student_embeddings = model(_to_device(collate(validation.data, indices), device))
+            targets = validation.teacher_embeddings[torch.from_numpy(indices).to(device)]
+            total += float(batch_loss(student_embeddings, targets, None)) * len(indices)
+            embeddings.append(student_embeddings.float().cpu().numpy())
+    recall = recall_at_k(
+        np.concatenate(embeddings), validation.unique_embeddings, validation.inverse
+    )
+    return {"valid_loss": total / n_samples, "valid_r1": recall}
+
+
 def run_epochs(
     state: TrainingState,
     *,
@@ -110,11 +191,15 @@ def run_epochs(
     batch_loss: Callable,
     n_epochs: int,
     batch_size: int,
-    rng: np.random.Generator,
     device: torch.device,
     verbose: int = 0,
-) -> None:
-    """Train ``state.model`` for ``n_epochs`` epochs, appending one record per epoch.
+    validation: ValidationSet | None = None,
+    patience: int | None = None,
+    callbacks: Sequence = (),
+    estimator=None,
+    temperature: Callable[[], float] | None = None,
+) -> str:
+    """Train ``state.model`` for up to ``n_epochs`` epochs, appending one record per epoch.
 
     Parameters
     ----------
@@ -125,13 +210,28 @@ def run_epochs(
     teacher_embeddings : torch.Tensor of shape (n_samples, dim)
         The frozen teacher's embedding of each pair's teacher side.
     batch_loss : callable
-        ``batch_loss(student_embeddings, teacher_embeddings, indices) -> scalar tensor``.
+        ``batch_loss(student_embeddings, teacher_embeddings, indices) -> scalar tensor``;
+        ``indices`` are positions in the training set, or None for validation batches.
     n_epochs, batch_size : int
-    rng : numpy.random.Generator
-        Drives the shuffling.
     device : torch.device
     verbose : int, default=0
-        0 prints nothing; 1 or more shows a progress bar over epochs.
+        0 prints nothing; 1 shows a progress bar over epochs; 2 adds one over batches.
+    validation : ValidationSet, optional
+        Scored after every epoch: ``valid_loss`` and ``valid_r1`` in the record.
+    patience : int, optional
+        Early stopping: stop after ``patience`` epochs without a lower validation loss, and
+        restore the weights of the best epoch. Needs ``validation``.
+    callbacks : sequence of Callback
+    estimator : object, optional
+        Passed to the callbacks' hooks.
+    temperature : callable, optional
+        Returns the current temperature, recorded in the history.
+
+    Returns
+    -------
+    reason : str
+        Why training ended: ``"max_epochs"``, ``"early_stopping"``, ``"callback"`` or
+        ``"interrupted"``.
 
     Raises
     ------
@@ -146,65 +246,115 @@ def run_epochs(
     """
     n_samples = len(teacher_embeddings)
     model = state.model
-    progress = None
-    if verbose:
-        from tqdm.auto import tqdm
-
-        progress = tqdm(total=n_epochs, desc="epochs", unit="epoch")
+    best = {"loss": math.inf, "snapshot": None, "epoch": 0}
+    epochs_bar = _progress(verbose, n_epochs, "epochs")
+    reason = "max_epochs"
+    for callback in callbacks:
+        callback.on_train_begin(estimator, state.history)
     try:
         for _ in range(n_epochs):
+            epoch = len(state.history) + 1
             snapshot = _snapshot(state)
             started = time.perf_counter()
-            model.train()
+            rng, torch_seed = epoch_generators(state.base_seed, epoch)
+            batches = batch_indices(n_samples, batch_size, rng)
+            batches_bar = _progress(verbose - 1, len(batches), "batches", leave=False)
             total, count = 0.0, 0
+            model.train()
             try:
-                for indices in batch_indices(n_samples, batch_size, rng):
-                    batch = _to_device(collate(data, indices), device)
-                    targets = teacher_embeddings[torch.from_numpy(indices).to(device)]
-                    student_embeddings = model(batch)  # (batch_size, dim)
-                    loss = batch_loss(student_embeddings, targets, indices)
-                    if not torch.isfinite(loss):
-                        _restore(state, snapshot)
-                        raise FloatingPointError(
-                            f"The training loss became {loss.item()} in epoch "
-                            f"{len(state.history) + 1}; the weights of the last completed epoch "
-                            "were restored. Try a lower learning_rate or a higher temperature."
+                with torch.random.fork_rng(devices=_cuda_devices(device)):
+                    torch.manual_seed(torch_seed)
+                    for batch_index, indices in enumerate(batches):
+                        loss = _step(
+                            state,
+                            (data, collate, teacher_embeddings, batch_loss),
+                            indices,
+                            device,
+                            snapshot,
+                            epoch,
                         )
-                    state.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    state.optimizer.step()
-                    total += float(loss.detach()) * len(indices)
-                    count += len(indices)
+                        total += loss * len(indices)
+                        count += len(indices)
+                        for callback in callbacks:
+                            callback.on_batch_end(estimator, batch_index, loss)
+                        if batches_bar is not None:
+                            batches_bar.set_postfix(loss=f"{loss:.4f}")
+                            batches_bar.update()
             except KeyboardInterrupt:
                 _restore(state, snapshot)
                 warnings.warn(
-                    f"Training interrupted during epoch {len(state.history) + 1}; the model "
-                    f"keeps the weights of the {len(state.history)} completed epoch(s).",
+                    f"Training interrupted during epoch {epoch}; the model keeps the weights "
+                    f"of the {epoch - 1} completed epoch(s).",
                     RuntimeWarning,
                     stacklevel=3,
                 )
-                return
-            record = {
-                "epoch": len(state.history) + 1,
-                "train_loss": total / max(count, 1),
-                "seconds": time.perf_counter() - started,
-            }
+                reason = "interrupted"
+                break
+            finally:
+                if batches_bar is not None:
+                    batches_bar.close()
+
+            record = {"epoch": epoch, "train_loss": total / max(count, 1)}
+            if temperature is not None:
+                record["temperature"] = float(temperature())
+            if validation is not None:
+                record.update(_validate(state, validation, collate, batch_loss, batch_size, device))
+            record["seconds"] = time.perf_counter() - started
             state.history.append(record)
-            if progress is not None:
-                progress.set_postfix(loss=f"{record['train_loss']:.4f}")
-                progress.update()
+            if epochs_bar is not None:
+                epochs_bar.set_postfix(
+                    {key: f"{value:.4f}" for key, value in record.items() if key != "epoch"}
+                )
+                epochs_bar.update()
+            try:
+                for callback in callbacks:
+                    callback.on_epoch_end(estimator, record)
+            except StopTraining:
+                reason = "callback"
+                break
+            if patience is not None and validation is not None:
+                if record["valid_loss"] < best["loss"]:
+                    best = {
+                        "loss": record["valid_loss"],
+                        "snapshot": _snapshot(state),
+                        "epoch": epoch,
+                    }
+                elif epoch - best["epoch"] >= patience:
+                    reason = "early_stopping"
+                    break
+        if patience is not None and best["snapshot"] is not None:
+            # Early stopping keeps the best epoch's weights, not the last one's.
+            _restore(state, best["snapshot"])
     finally:
-        if progress is not None:
-            progress.close()
+        if epochs_bar is not None:
+            epochs_bar.close()
         model.eval()
+        for callback in callbacks:
+            callback.on_train_end(estimator, state.history)
+    return reason
 
 
-def _to_device(batch, device: torch.device):
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {key: _to_device(value, device) for key, value in batch.items()}
-    return batch
+def _cuda_devices(device: torch.device) -> list:
+    return [device] if device.type == "cuda" else []
+
+
+def _step(state, task, indices, device, snapshot, epoch) -> float:
+    """One optimiser step on one batch; returns the batch loss as a float."""
+    data, collate, teacher_embeddings, batch_loss = task
+    batch = _to_device(collate(data, indices), device)
+    targets = teacher_embeddings[torch.from_numpy(indices).to(device)]  # (batch_size, dim)
+    student_embeddings = state.model(batch)  # (batch_size, dim)
+    loss = batch_loss(student_embeddings, targets, indices)
+    if not torch.isfinite(loss):
+        _restore(state, snapshot)
+        raise FloatingPointError(
+            f"The training loss became {loss.item()} in epoch {epoch}; the weights of the last "
+            "completed epoch were restored. Try a lower learning_rate or a higher temperature."
+        )
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    state.optimizer.step()
+    return float(loss.detach())
 
 
 def embed_in_batches(

@@ -41,6 +41,13 @@ _KWARGS_PARAMETERS = {
 }
 
 EXPECTED_FAILURES = {
+    "ZeroShotClassifier": {
+        "check_methods_subset_invariance": (
+            "the student computes in float32, and BLAS rounds a row's product differently for "
+            "different batch sizes (~1e-7); dividing by the temperature (0.07) lifts that above "
+            "the check's 1e-7 tolerance on predict_proba."
+        ),
+    },
     "CWCLAligner": {
         **_KWARGS_PARAMETERS,
         "check_estimators_overwrite_params": (
