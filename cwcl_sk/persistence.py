@@ -16,6 +16,7 @@ adds ``optimizer.pt`` (tensors only, read with ``torch.load(weights_only=True)``
 from __future__ import annotations
 
 import json
+import os
 import numbers
 import warnings
 from pathlib import Path
@@ -47,7 +48,7 @@ def _encode_parameter(name: str, value):
     if isinstance(value, WeightKernel) and type(value) in KERNELS.values():
         name_of = {cls: key for key, cls in KERNELS.items()}[type(value)]
         return {"kernel": name_of, "params": value.get_params()}
-    if isinstance(value, torch.device):
+    if isinstance(value, torch.device | os.PathLike):
         return {"value": str(value), "tuple": False}
     return None
 
@@ -97,6 +98,8 @@ def save_aligner(aligner, directory) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     parameters, skipped = {}, []
     for name, value in aligner.get_params(deep=False).items():
+        if name == "callbacks":
+            continue  # runtime hooks, not part of the model: loaded aligners have none
         encoded = _encode_parameter(name, value)
         if encoded is None:
             skipped.append(name)

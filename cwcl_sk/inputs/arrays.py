@@ -30,7 +30,8 @@ def _numeric_array(values, argument: str, what: str) -> np.ndarray:
         raise ValueError(f"{argument} could not be read as {what}: {error}") from None
     if np.iscomplexobj(array):
         raise ValueError(
-            f"Complex data not supported: {argument} has dtype {array.dtype}; expected real {what}."
+            f"Complex data not supported: {argument} has dtype {array.dtype}; expected {what} "
+            "with real values."
         )
     if array.dtype.kind not in "biuf":
         try:

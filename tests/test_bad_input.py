@@ -1,0 +1,178 @@
+"""Every kind of bad input gets a clear error that names what is wrong.
+
+The table below is the one documented in docs/bad_input.md (a test keeps the two in step):
+each row gives the mistake, the error type, and the words the message must contain (the
+argument's name at least).
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+
+from cwcl_sk import CWCLAligner, ZeroShotClassifier
+
+FAST = {"max_epochs": 1, "batch_size": 8, "device": "cpu", "random_state": 0}
+RNG = np.random.default_rng(0)
+FEATURES = RNG.normal(size=(12, 4))
+EMBEDDINGS = RNG.normal(size=(12, 6))
+TEXTS = ["red", "green", "blue"] * 4
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """One row of the table: what goes wrong, and what the user is told."""
+
+    case: str
+    action: object
+    error: type
+    mentions: tuple
+
+
+def fit_features(X=FEATURES, y=EMBEDDINGS, **params):
+    return lambda: CWCLAligner(teacher="precomputed", **{**FAST, **params}).fit(X, y)
+
+
+def fit_texts(X=FEATURES, y=TEXTS, **params):
+    return lambda: CWCLAligner(**{**FAST, **params}).fit(X, y)
+
+
+def with_nan(array):
+    array = np.array(array, dtype=float)
+    array[2, 1] = np.nan
+    return array
+
+
+def with_inf(array):
+    array = np.array(array, dtype=float)
+    array[1, 0] = np.inf
+    return array
+
+
+def fitted_features_aligner():
+    return CWCLAligner(teacher="precomputed", **FAST).fit(FEATURES, EMBEDDINGS)
+
+
+def fitted_text_aligner():
+    return CWCLAligner(**FAST).fit(FEATURES, TEXTS)
+
+
+def wrong_shape_kernel(similarity):
+    return torch.ones(len(similarity) + 1, len(similarity))
+
+
+def negative_kernel(similarity):
+    return similarity - 2.0
+
+
+TABLE = [
+    BadInput("X and y of different lengths", fit_features(y=EMBEDDINGS[:-1]), ValueError,
+             ("X", "y", "12", "11")),
+    BadInput("empty X", fit_features(X=np.empty((0, 4)), y=np.empty((0, 6))), ValueError,
+             ("X", "0 sample")),
+    BadInput("X with no features", fit_features(X=np.empty((12, 0))), ValueError,
+             ("X", "0 feature")),
+    BadInput("NaN in X", fit_features(X=with_nan(FEATURES)), ValueError, ("X", "NaN")),
+    BadInput("inf in X", fit_features(X=with_inf(FEATURES)), ValueError, ("X", "inf")),
+    BadInput("1-D X", fit_features(X=FEATURES[:, 0]), ValueError, ("X", "2-D", "Reshape")),
+    BadInput("3-D X for a feature student", fit_features(X=FEATURES[:, :, None]), ValueError,
+             ("X", "3-D")),
+    BadInput("object dtype X with non-numbers",
+             fit_features(X=np.array([["a"] * 4] * 12, dtype=object)), TypeError,
+             ("X", "not numbers")),
+    BadInput("complex X", fit_features(X=FEATURES + 1j), ValueError, ("X", "Complex")),
+    BadInput("y is None", fit_features(y=None), ValueError, ("requires y",)),
+    BadInput("text y that is not strings", fit_texts(y=list(range(12))), TypeError,
+             ("y[0]", "string")),
+    BadInput("empty string in text y", fit_texts(y=["red"] * 11 + [" "]), ValueError,
+             ("y[11]", "empty")),
+    BadInput("precomputed y of the wrong shape", fit_features(y=np.ones(12)), ValueError,
+             ("y", "2-D")),
+    BadInput("non-finite precomputed y", fit_features(y=with_nan(EMBEDDINGS)), ValueError,
+             ("y", "NaN")),
+    BadInput("all-zero row in precomputed y", fit_features(y=np.zeros((12, 6))), ValueError,
+             ("y", "row 0")),
+    BadInput("unknown student alias", fit_features(student="transformer-xl"), ValueError,
+             ("student", "transformer-xl", "mlp")),
+    BadInput("unknown teacher (not an alias, folder or cached id)",
+             fit_texts(teacher="no-such-teacher"), OSError, ("teacher", "minilm")),
+    BadInput("uncached hub id while offline", fit_texts(teacher="some-org/some-model"), OSError,
+             ("teacher", "some-org/some-model", "precomputed")),
+    BadInput("teacher of an unsupported type", fit_texts(teacher=3.5), TypeError, ("teacher",)),
+    BadInput("unknown student option", fit_features(student__width=3), ValueError,
+             ("student__width", "student__hidden_sizes")),
+    BadInput("unknown keyword parameter", fit_features(temprature=0.1), ValueError,
+             ("temprature",)),
+    BadInput("temperature <= 0", fit_features(temperature=0.0), ValueError, ("temperature",)),
+    BadInput("non-finite temperature", fit_features(temperature=float("inf")), ValueError,
+             ("temperature",)),
+    BadInput("batch_size < 1", fit_features(batch_size=0), ValueError, ("batch_size",)),
+    BadInput("max_epochs < 1", fit_features(max_epochs=0), ValueError, ("max_epochs",)),
+    BadInput("learning_rate <= 0", fit_features(learning_rate=-1.0), ValueError,
+             ("learning_rate",)),
+    BadInput("unknown loss", fit_features(loss="triplet"), ValueError, ("loss", "cwcl")),
+    BadInput("unknown direction", fit_features(direction="up"), ValueError, ("direction",)),
+    BadInput("unknown kernel name", fit_features(kernel="gaussian"), ValueError,
+             ("kernel", "exp", "linear")),
+    BadInput("kernel of an unsupported type", fit_features(kernel=3), TypeError, ("kernel",)),
+    BadInput("kernel callable returning the wrong shape", fit_features(kernel=wrong_shape_kernel),
+             ValueError, ("kernel", "shape")),
+    BadInput("kernel callable returning negative weights", fit_features(kernel=negative_kernel),
+             ValueError, ("kernel", "negative")),
+    BadInput("kernel matrix not (n_samples, n_samples)", fit_features(kernel=np.eye(5)),
+             ValueError, ("kernel", "(12, 12)")),
+    BadInput("validation_fraction out of range", fit_features(validation_fraction=1.5),
+             ValueError, ("validation_fraction",)),
+    BadInput("early_stopping without validation pairs", fit_features(early_stopping=True),
+             ValueError, ("early_stopping", "validation")),
+    BadInput("device='cuda' without a GPU", fit_features(device="cuda"), ValueError,
+             ("device", "cuda")),
+    BadInput("unknown device name", fit_features(device="tpu"), ValueError, ("device",)),
+    BadInput("transform before fit", lambda: CWCLAligner().transform(FEATURES), NotFittedError,
+             ("fit",)),
+    BadInput("transform with input of the other modality (texts to a feature student)",
+             lambda: fitted_features_aligner().transform(TEXTS), TypeError, ("X",)),
+    BadInput("transform with a different number of features",
+             lambda: fitted_features_aligner().transform(FEATURES[:, :3]), ValueError,
+             ("X", "3 features", "expecting 4")),
+    BadInput("ZeroShotClassifier labels missing a class",
+             lambda: ZeroShotClassifier(fitted_text_aligner(), labels={0: "red"}).fit(
+                 FEATURES, [0, 1] * 6), ValueError, ("labels", "[1]")),
+    BadInput("template without {}",
+             lambda: ZeroShotClassifier(fitted_text_aligner(), templates="a colour").fit(
+                 FEATURES, [0, 1] * 6), ValueError, ("templates", "{}")),
+    BadInput("continuous y for ZeroShotClassifier",
+             lambda: ZeroShotClassifier(fitted_text_aligner()).fit(
+                 FEATURES, np.linspace(0, 1, 12)), ValueError, ("label type",)),
+    BadInput("unknown parameter in set_params", lambda: CWCLAligner().set_params(temprature=1),
+             ValueError, ("temprature",)),
+    BadInput("validation_data that is not a pair",
+             lambda: CWCLAligner(teacher="precomputed", **FAST).fit(
+                 FEATURES, EMBEDDINGS, validation_data=FEATURES), ValueError,
+             ("validation_data", "pair")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("row", TABLE, ids=[row.case for row in TABLE])
+def test_bad_input_raises_a_clear_error(row):
+    if "GPU" in row.case and torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(row.error) as raised:
+        row.action()
+    message = str(raised.value)
+    for words in row.mentions:
+        assert words in message, f"{words!r} not in: {message}"
+
+
+def test_table_has_at_least_25_kinds():
+    assert len(TABLE) >= 25
+
+
+def test_documented_table_lists_every_case():
+    documented = (Path(__file__).parents[1] / "docs" / "bad_input.md").read_text()
+    rows = re.findall(r"^\| (.+?) \|", documented, flags=re.MULTILINE)
+    assert [row.case for row in TABLE] == [row for row in rows if row not in ("mistake", "---")]
