@@ -16,8 +16,8 @@ adds ``optimizer.pt`` (tensors only, read with ``torch.load(weights_only=True)``
 from __future__ import annotations
 
 import json
-import os
 import numbers
+import os
 import warnings
 from pathlib import Path
 

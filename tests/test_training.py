@@ -277,7 +277,7 @@ def test_save_refuses_model_objects(paired_features, tmp_path):
 
 
 def test_load_of_missing_folder_names_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="config.json"):
+    with pytest.raises(FileNotFoundError, match=r"config\.json"):
         CWCLAligner.load(tmp_path)
 
 
