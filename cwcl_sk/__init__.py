@@ -7,7 +7,15 @@ zero-shot. scikit-learn estimators: :class:`CWCLAligner` and :class:`ZeroShotCla
 
 from .aligner import CWCLAligner
 from .encoders import STUDENTS, TEACHERS, clear_teacher_cache
-from .kernels import ExpKernel, IdentityKernel, LinearKernel, WeightKernel
+from .kernels import (
+    ExpKernel,
+    IdentityKernel,
+    LinearKernel,
+    MixtureKernel,
+    PerplexityKernel,
+    WeightKernel,
+    label_weights,
+)
 from .losses import contrastive_loss, cwcl_loss
 from .metrics import recall_at_k
 from .zero_shot import ZeroShotClassifier
@@ -21,11 +29,14 @@ __all__ = [
     "ExpKernel",
     "IdentityKernel",
     "LinearKernel",
+    "MixtureKernel",
+    "PerplexityKernel",
     "WeightKernel",
     "ZeroShotClassifier",
     "__version__",
     "clear_teacher_cache",
     "contrastive_loss",
     "cwcl_loss",
+    "label_weights",
     "recall_at_k",
 ]

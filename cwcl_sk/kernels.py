@@ -30,8 +30,11 @@ __all__ = [
     "ExpKernel",
     "IdentityKernel",
     "LinearKernel",
+    "MixtureKernel",
+    "PerplexityKernel",
     "WeightKernel",
     "kernel_weights",
+    "label_weights",
     "resolve_kernel",
     "target_matrix",
 ]
@@ -200,10 +203,158 @@ class IdentityKernel(WeightKernel):
         return torch.eye(n, dtype=similarity.dtype, device=similarity.device)
 
 
+def _check_fraction(name: str, value, low: float, high: float) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+    return float(value)
+
+
+class PerplexityKernel(WeightKernel):
+    """Sharpened kernel calibrated per batch to a chosen number of effective positives.
+
+    For each row ``i`` the sharpness ``kappa_i`` of ``exp((s_ij - 1) / kappa_i)`` is found by
+    bisection so that the row-normalised targets have perplexity ``exp(H_i)`` equal to
+    ``perplexity`` (as t-SNE calibrates its neighbourhoods); the result is symmetrised,
+    ``w = (p + p^T) / 2``. The number of items each row treats as positives therefore stays the
+    same whatever the teacher's similarity distribution and the batch size: unlike a fixed
+    ``kappa``, it behaves alike at batch 64 and 4096, and for encoders whose unrelated
+    sentences score cos 0.1 or 0.5.
+
+    When to use it: when the right ``kappa`` of :class:`ExpKernel` is unclear, or when batch
+    sizes differ between runs. ``perplexity=1`` approaches contrastive learning; 2 to 8 gives
+    a few soft positives per row. Items with identical teacher inputs always share their
+    weight, so a row can never be sharper than its number of duplicates.
+
+    Parameters
+    ----------
+    perplexity : float, default=4.0
+        Effective number of positives per row, >= 1 (clipped to the batch size).
+    n_steps : int, default=24
+        Bisection steps on ``log(1 / kappa)`` within ``[log(1e-2), log(1e4)]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from cwcl_sk.diagnostics import target_statistics
+    >>> teacher = torch.nn.functional.normalize(torch.randn(64, 16), dim=1)
+    >>> weights = PerplexityKernel(perplexity=4.0)(teacher @ teacher.T)
+    >>> targets = weights / weights.sum(dim=1, keepdim=True)
+    >>> round(target_statistics(targets)["effective_positives"])
+    4
+    """
+
+    def __init__(self, perplexity: float = 4.0, n_steps: int = 24) -> None:
+        self.perplexity = perplexity
+        self.n_steps = n_steps
+
+    def __call__(self, similarity: torch.Tensor) -> torch.Tensor:
+        _check_similarity(similarity)
+        n_items = similarity.shape[0]
+        perplexity = _check_fraction("perplexity", self.perplexity, 1.0, math.inf)
+        target_entropy = math.log(min(perplexity, n_items))
+        # Bisection on log(beta), beta = 1 / kappa: entropy falls as beta grows.
+        low = torch.full((n_items, 1), math.log(1e-2), dtype=similarity.dtype,
+                         device=similarity.device)  # fmt: skip
+        high = torch.full_like(low, math.log(1e4))
+        distance = similarity - 1.0  # (batch_size, batch_size), <= 0
+        for _ in range(int(self.n_steps)):
+            middle = (low + high) / 2
+            log_targets = torch.log_softmax(distance * middle.exp(), dim=1)
+            entropy = -(log_targets.exp() * log_targets).sum(dim=1, keepdim=True)
+            too_flat = entropy > target_entropy
+            low = torch.where(too_flat, middle, low)
+            high = torch.where(too_flat, high, middle)
+        targets = torch.softmax(distance * ((low + high) / 2).exp(), dim=1)
+        return (targets + targets.T) / 2  # (batch_size, batch_size)
+
+
+class MixtureKernel(WeightKernel):
+    """Contrastive targets mixed with soft ones: ``alpha * I + (1 - alpha) * soft``.
+
+    ``soft`` is the row-normalised output of ``kernel``. The matching pair always keeps at
+    least ``alpha`` of a row's mass, so the targets can never collapse to uniform, while the
+    rest follows the teacher's similarities.
+
+    When to use it: with a soft kernel that helps on some pairs but blurs classes the task
+    must separate (MiniLM rates "seven" and "eight" 0.78 alike); ``alpha`` between 0.5 and 0.9
+    keeps CL's sharpness with part of CWCL's credit for near-duplicates.
+
+    Parameters
+    ----------
+    kernel : str or WeightKernel, default="linear"
+        The soft part, e.g. the paper's ``"linear"`` or ``ExpKernel(kappa=0.1)``.
+    alpha : float in [0, 1], default=0.5
+        Mass on the identity. 1 is CL, 0 is ``kernel`` alone.
+
+    Examples
+    --------
+    >>> import torch
+    >>> MixtureKernel("linear", alpha=0.5)(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    tensor([[0.8333, 0.1667],
+            [0.1667, 0.8333]])
+    """
+
+    def __init__(self, kernel="linear", alpha: float = 0.5) -> None:
+        self.kernel = kernel
+        self.alpha = alpha
+
+    def __call__(self, similarity: torch.Tensor) -> torch.Tensor:
+        _check_similarity(similarity)
+        alpha = _check_fraction("alpha", self.alpha, 0.0, 1.0)
+        if isinstance(self.kernel, np.ndarray | torch.Tensor):
+            raise TypeError("MixtureKernel's kernel must be a name, WeightKernel or callable.")
+        soft = resolve_kernel(self.kernel)(similarity)
+        soft = soft / soft.sum(dim=1, keepdim=True)  # (batch_size, batch_size)
+        identity = torch.eye(len(similarity), dtype=soft.dtype, device=soft.device)
+        return alpha * identity + (1.0 - alpha) * soft
+
+
+def label_weights(labels, different: float = 0.0) -> np.ndarray:
+    """Label-aware weights for every pair of training samples, for ``kernel=`` as a matrix.
+
+    ``w_ij = 1`` when samples ``i`` and ``j`` share a class label, ``different`` otherwise:
+    supervised-contrastive targets, in which other samples of the same class are positives
+    rather than negatives. Pass the result as ``CWCLAligner(kernel=label_weights(labels))``;
+    the aligner slices it per batch.
+
+    Parameters
+    ----------
+    labels : array-like of shape (n_samples,)
+        Class of each training pair (any hashable values).
+    different : float, default=0.0
+        Weight between samples of different classes (>= 0).
+
+    Returns
+    -------
+    weights : ndarray of shape (n_samples, n_samples), dtype float32
+        Memory grows as ``n_samples ** 2`` (40 MB at 3,000 samples).
+
+    Examples
+    --------
+    >>> label_weights(["cat", "dog", "cat"])
+    array([[1., 0., 1.],
+           [0., 1., 0.],
+           [1., 0., 1.]], dtype=float32)
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise ValueError(f"labels must be a non-empty 1-D array, got shape {labels.shape}")
+    different = _check_fraction("different", different, 0.0, math.inf)
+    same = labels[:, None] == labels[None, :]  # (n_samples, n_samples)
+    return np.where(same, 1.0, different).astype(np.float32)
+
+
 KERNELS: dict[str, type[WeightKernel]] = {
     "linear": LinearKernel,
     "exp": ExpKernel,
     "identity": IdentityKernel,
+    "perplexity": PerplexityKernel,
+    "mixture": MixtureKernel,
 }
 """Kernel names accepted wherever a ``kernel`` argument is, mapped to their classes."""
 

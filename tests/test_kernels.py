@@ -57,7 +57,15 @@ class _Model(BaseEstimator):
 
 
 def test_kernels_table_maps_names_to_kernel_classes():
-    assert KERNELS == {"linear": LinearKernel, "exp": ExpKernel, "identity": IdentityKernel}
+    from cwcl_sk.kernels import MixtureKernel, PerplexityKernel
+
+    assert KERNELS == {
+        "linear": LinearKernel,
+        "exp": ExpKernel,
+        "identity": IdentityKernel,
+        "perplexity": PerplexityKernel,
+        "mixture": MixtureKernel,
+    }
 
 
 def test_linear_kernel_is_one_plus_similarity_over_two():

@@ -1,0 +1,141 @@
+"""Calibrated, mixed and label-aware kernels, and the target diagnostics."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from cwcl_sk import CWCLAligner
+from cwcl_sk.diagnostics import kernel_diagnostics, looks_collapsed, target_statistics
+from cwcl_sk.kernels import (
+    ExpKernel,
+    MixtureKernel,
+    PerplexityKernel,
+    label_weights,
+    resolve_kernel,
+    target_matrix,
+)
+
+
+def random_teacher(n_items, dim=16, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.normalize(torch.randn(n_items, dim, generator=generator), dim=1)
+
+
+def similarity_of(embeddings):
+    return (embeddings @ embeddings.T).clamp(-1, 1)
+
+
+@pytest.mark.parametrize("batch_size", [64, 512])
+@pytest.mark.parametrize("perplexity", [2.0, 8.0])
+def test_perplexity_kernel_gives_the_chosen_effective_positives(batch_size, perplexity):
+    # Before symmetrisation each row has exactly the chosen perplexity; after it, close to it.
+    targets = target_matrix(random_teacher(batch_size), PerplexityKernel(perplexity=perplexity))
+    effective = target_statistics(targets)["effective_positives"]
+    assert effective == pytest.approx(perplexity, rel=0.15)
+
+
+def test_perplexity_kernel_adapts_to_the_similarity_scale():
+    # Similarities squeezed into a narrow high band (as MiniLM's unrelated sentences score
+    # cos 0..0.5) would flatten a fixed-kappa kernel, but not a calibrated one.
+    embeddings = random_teacher(128)
+    squeezed = 0.6 + 0.4 * similarity_of(embeddings)
+    fixed = ExpKernel(kappa=0.1)(squeezed)
+    calibrated = PerplexityKernel(perplexity=4.0)(squeezed)
+    fixed_stats = target_statistics(fixed / fixed.sum(1, keepdim=True))
+    calibrated_stats = target_statistics(calibrated / calibrated.sum(1, keepdim=True))
+    assert fixed_stats["effective_positives"] > 20
+    assert calibrated_stats["effective_positives"] == pytest.approx(4.0, rel=0.2)
+
+
+def test_perplexity_kernel_is_symmetric_and_non_negative():
+    weights = PerplexityKernel()(similarity_of(random_teacher(32)))
+    torch.testing.assert_close(weights, weights.T)
+    assert (weights >= 0).all()
+
+
+def test_perplexity_larger_than_batch_is_clipped_to_uniform():
+    targets = target_matrix(random_teacher(8), PerplexityKernel(perplexity=100.0))
+    assert target_statistics(targets)["relative_entropy"] > 0.99
+
+
+def test_perplexity_below_one_is_rejected():
+    with pytest.raises(ValueError, match="perplexity"):
+        PerplexityKernel(perplexity=0.5)(torch.eye(3))
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
+def test_mixture_kernel_keeps_alpha_on_the_diagonal(alpha):
+    similarity = similarity_of(random_teacher(16))
+    weights = MixtureKernel(kernel="linear", alpha=alpha)(similarity)
+    soft = (1 + similarity) / 2
+    soft = soft / soft.sum(1, keepdim=True)
+    expected = alpha * torch.eye(16) + (1 - alpha) * soft
+    torch.testing.assert_close(weights, expected)
+    torch.testing.assert_close(weights.sum(1), torch.ones(16))
+
+
+def test_mixture_alpha_outside_unit_interval_is_rejected():
+    with pytest.raises(ValueError, match="alpha"):
+        MixtureKernel(alpha=1.5)(torch.eye(2))
+
+
+def test_mixture_nested_parameters_are_searchable():
+    aligner = CWCLAligner(kernel=MixtureKernel(kernel=ExpKernel(kappa=0.1), alpha=0.5))
+    aligner.set_params(kernel__alpha=0.8, kernel__kernel__kappa=0.02)
+    cloned = clone(aligner)
+    assert cloned.kernel.alpha == 0.8
+    assert cloned.kernel.kernel.kappa == 0.02
+
+
+def test_new_kernels_are_reachable_by_name():
+    assert isinstance(resolve_kernel("perplexity"), PerplexityKernel)
+    assert isinstance(resolve_kernel("mixture"), MixtureKernel)
+
+
+def test_label_weights_mark_same_class_pairs():
+    weights = label_weights([0, 1, 0, 2], different=0.1)
+    expected = np.array(
+        [[1, 0.1, 1, 0.1], [0.1, 1, 0.1, 0.1], [1, 0.1, 1, 0.1], [0.1, 0.1, 0.1, 1]]
+    )
+    np.testing.assert_allclose(weights, expected)
+
+
+def test_label_weights_train_as_a_kernel_matrix(colour_data):
+    X, labels, names = colour_data
+    texts = [f"a {names[label]} thing, sample {index}" for index, label in enumerate(labels)]
+    aligner = CWCLAligner(kernel=label_weights(labels), max_epochs=3, device="cpu")
+    aligner.fit(X, texts)
+    assert aligner.transform(X).shape == (len(X), 384)
+
+
+def test_target_statistics_of_identity_and_uniform():
+    identity = target_statistics(torch.eye(8))
+    assert identity == {
+        "diagonal_mass": 1.0,
+        "effective_positives": 1.0,
+        "relative_entropy": 0.0,
+        "batch_size": 8,
+    }
+    uniform = target_statistics(torch.full((8, 8), 1 / 8))
+    assert uniform["effective_positives"] == pytest.approx(8.0)
+    assert uniform["relative_entropy"] == pytest.approx(1.0)
+    assert uniform["diagonal_mass"] == pytest.approx(1 / 8)
+
+
+def test_linear_kernel_on_minilm_requests_looks_collapsed():
+    from cwcl_sk.encoders import make_teacher
+
+    requests = [
+        "wake me up at seven", "what is the weather tomorrow", "play some jazz music",
+        "turn off the kitchen lights", "how many calories are in an apple",
+        "send an email to my boss", "what time is it in tokyo", "set a timer for ten minutes",
+        "tell me a joke", "order a pizza for dinner", "remind me to call mom",
+        "how tall is the eiffel tower", "book a taxi to the airport", "volume up",
+        "read my new messages", "what is on my calendar today",
+    ]  # fmt: skip
+    embeddings = make_teacher("minilm", {}).encode(requests)
+    linear = kernel_diagnostics(embeddings, "linear", batch_size=16, n_batches=2)
+    exp = kernel_diagnostics(embeddings, "exp", batch_size=16, n_batches=2)
+    assert looks_collapsed(linear)
+    assert not looks_collapsed(exp)
