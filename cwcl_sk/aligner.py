@@ -589,7 +589,7 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        embeddings : ndarray of shape (n_samples, embedding_dim_), dtype float32
+        embeddings : ndarray of shape (n_samples, embedding_dim), dtype float32
             Unit-norm rows.
         """
         check_is_fitted(self, "student_")
@@ -615,7 +615,7 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        embeddings : ndarray of shape (n_samples, embedding_dim_), dtype float32
+        embeddings : ndarray of shape (n_samples, embedding_dim), dtype float32
             Unit-norm rows.
         """
         check_is_fitted(self, "teacher_")

@@ -4,10 +4,10 @@ A trainable student produces embeddings ``p_i`` and a frozen teacher produces
 embeddings ``q_i`` for the same ``N`` items. With L2-normalised embeddings,
 ``s_ij = <p_i, q_j>`` and temperature ``tau``:
 
-- contrastive learning (CL; CLIP, Radford et al., 2021; LiT, Zhai et al., 2022)
+- contrastive learning (CL; CLIP, Radford et al., 2021 [2]_; LiT, Zhai et al., 2022 [3]_)
   treats ``(p_i, q_i)`` as the only positive pair,
   ``L = -1/N sum_i log softmax_j(s_ij / tau)[i]``;
-- CWCL (Srinivasa et al., 2023) gives every pair a continuous target weight
+- CWCL (Srinivasa et al., 2023 [1]_) gives every pair a continuous target weight
   ``w_ij`` derived from the teacher's own similarities ``<q_i, q_j>``,
   ``L = -1/N sum_i sum_j w_ij / (sum_k w_ik) * log softmax_j(s_ij / tau)``.
 
