@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import os
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -11,13 +14,31 @@ from sklearn.utils.validation import check_is_fitted
 from ._nested_params import ENCODER_PREFIXES, NestedParamsMixin
 from ._validation import check_choice, check_int, check_real
 from .callbacks import Callback, Checkpoint
+from .distributed import (
+    broadcast_object,
+    init_from_environment,
+    is_distributed,
+    is_main_process,
+    local_device,
+    main_process_first,
+)
 from .encoders.generic import EmbeddingModel, output_width
 from .encoders.registry import make_student, make_teacher, student_inputs
 from .inputs import check_same_length
 from .kernels import resolve_kernel
 from .losses import contrastive_loss, cwcl_loss
 from .metrics import recall_at_k
-from .training import TrainingState, ValidationSet, embed_in_batches, resolve_device, run_epochs
+from .training import (
+    MAX_LOGIT_SCALE,
+    PRECISIONS,
+    TrainingState,
+    ValidationSet,
+    check_precision,
+    embed_in_batches,
+    inference_precision,
+    resolve_device,
+    run_epochs,
+)
 
 __all__ = ["CWCLAligner"]
 
@@ -65,9 +86,19 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         Which softmax the loss uses: over teachers for each student (rows), over students for
         each teacher (columns), or the average of both.
     temperature : float, default=0.07
-        Softmax temperature of the similarities; smaller is sharper.
+        Softmax temperature of the similarities; smaller is sharper. With
+        ``learn_temperature=True``, its starting value (at least 0.01).
+    learn_temperature : bool, default=False
+        Learn the temperature with the student, as CLIP does: the optimiser trains the log
+        logit scale log(1 / temperature) (without weight decay), clamped to at most log(100)
+        after every step. The learned value is ``temperature_``.
     batch_size : int, default=128
         Pairs per contrastive batch: every other pair in the batch is a (weighted) negative.
+        Under ``torchrun`` it is the global batch, shared out over the processes.
+    mini_batch_size : int, optional
+        GradCache: embed each contrastive batch in chunks of at most this many samples, so
+        that a batch of thousands fits in the memory of one chunk, for the same gradient (and
+        about twice the student's compute). None (default) embeds a batch at once.
     max_epochs : int, default=20
     learning_rate : float, default=1e-3
         AdamW learning rate.
@@ -96,6 +127,17 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         epochs from the current weights instead of starting afresh.
     device : str or torch.device, default="auto"
         ``"auto"`` picks CUDA, then MPS, then the CPU.
+    precision : {"32", "bf16", "16-mixed"}, default="32"
+        Arithmetic of the student: float32; bfloat16 autocast (CUDA or CPU); or float16
+        autocast with a GradScaler (CUDA). The loss is computed in float32 in every case.
+    num_workers : int, default=0
+        DataLoader worker processes that collate (load, decode, featurise) batches while the
+        student trains; batches are pinned for the copy to a GPU. 0 collates in the main
+        process, which is fastest for in-memory features.
+    cache_dir : str or path-like, optional
+        A folder where the teacher's embeddings are kept across processes and runs, keyed by
+        teacher and input (one ``.npy`` per text; safe for concurrent writers). Within a
+        process they are always cached in memory (see :func:`clear_teacher_cache`).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and dropout: the same integer gives the same
         model on the CPU.
@@ -129,8 +171,8 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
     embedding_dim_ : int
         Width of the shared space (the teacher's width).
     temperature_ : float
-        The temperature used in training (used by :class:`ZeroShotClassifier` for
-        probabilities).
+        The temperature used in training, learned with ``learn_temperature=True`` (used by
+        :class:`ZeroShotClassifier` for probabilities).
     device_ : torch.device
     n_features_in_ : int
         Width of the feature rows, for feature-based students.
@@ -139,6 +181,21 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
     --------
     ZeroShotClassifier : classify with label texts through a fitted aligner.
     cwcl_sk.losses.cwcl_loss : the objective.
+
+    Notes
+    -----
+    **Several GPUs or processes.** Run the same script on every process with ``torchrun``::
+
+        torchrun --nproc_per_node=2 train.py     # 2 GPUs (NCCL) or 2 CPU processes (gloo)
+
+    ``fit`` joins the process group that torchrun describes (NCCL on CUDA, gloo otherwise),
+    uses GPU ``LOCAL_RANK`` on each process, and wraps the student in
+    DistributedDataParallel. Every process must be given the same pairs: all ranks draw
+    the same batches from the shared seed (``random_state``, or rank 0's when None), each
+    embeds its share of every batch, and the student embeddings are all-gathered with
+    gradient, so the negatives of a sample span the global ``batch_size``. Only rank 0 shows
+    progress, runs the callbacks (checkpoints included) and writes in :meth:`save`; every
+    rank ends with the same fitted model.
 
     References
     ----------
@@ -168,7 +225,9 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         kernel="exp",
         direction="both",
         temperature=0.07,
+        learn_temperature=False,
         batch_size=128,
+        mini_batch_size=None,
         max_epochs=20,
         learning_rate=1e-3,
         weight_decay=1e-4,
@@ -181,6 +240,9 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         checkpoint_every=1,
         warm_start=False,
         device="auto",
+        precision="32",
+        num_workers=0,
+        cache_dir=None,
         random_state=None,
         verbose=0,
         **encoder_options,
@@ -191,7 +253,9 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         self.kernel = kernel
         self.direction = direction
         self.temperature = temperature
+        self.learn_temperature = learn_temperature
         self.batch_size = batch_size
+        self.mini_batch_size = mini_batch_size
         self.max_epochs = max_epochs
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -204,6 +268,9 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         self.checkpoint_every = checkpoint_every
         self.warm_start = warm_start
         self.device = device
+        self.precision = precision
+        self.num_workers = num_workers
+        self.cache_dir = cache_dir
         self.random_state = random_state
         self.verbose = verbose
         for name, value in encoder_options.items():
@@ -248,12 +315,27 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         )
         check_int("patience", self.patience, low=1, estimator=name)
         check_int("checkpoint_every", self.checkpoint_every, low=1, estimator=name)
-        for flag in ("early_stopping", "warm_start"):
+        if self.mini_batch_size is not None:
+            check_int("mini_batch_size", self.mini_batch_size, low=1, estimator=name)
+        check_choice("precision", self.precision, PRECISIONS, estimator=name)
+        check_int("num_workers", self.num_workers, low=0, estimator=name)
+        if self.cache_dir is not None and not isinstance(self.cache_dir, str | os.PathLike):
+            raise TypeError(
+                f"The 'cache_dir' parameter of {name} must be a folder path (str or "
+                f"path-like) or None, got {type(self.cache_dir).__name__}."
+            )
+        for flag in ("early_stopping", "warm_start", "learn_temperature"):
             if not isinstance(getattr(self, flag), bool | np.bool_):
                 raise TypeError(
                     f"The '{flag}' parameter of {name} must be True or False, got "
                     f"{getattr(self, flag)!r}."
                 )
+        if self.learn_temperature and -math.log(self.temperature) > MAX_LOGIT_SCALE + 1e-12:
+            raise ValueError(
+                f"The 'temperature' parameter of {name} must be >= 0.01 with "
+                f"learn_temperature=True (the logit scale is clamped to log(100)), got "
+                f"{self.temperature!r}."
+            )
         if not _is_matrix(self.kernel):
             resolve_kernel(self.kernel)
 
@@ -351,13 +433,15 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
 
     def _initialise(self, X, y, validation_data, allow_split: bool = True) -> None:
         self._check_parameters()
-        random = check_random_state(self.random_state)
+        self.device_ = self._training_device()
+        # Every rank must split, initialise and shuffle alike: rank 0's generator decides.
+        random = broadcast_object(check_random_state(self.random_state))
         X, y, validation = self._split(X, y, validation_data, allow_split, random)
-        self.device_ = resolve_device(self.device)
         teacher = make_teacher(self.teacher, self._options("teacher__"), self.device_)
+        teacher.cache_dir = self.cache_dir
         inputs = self._student_inputs()
         data = inputs.prepare(X, "X")
-        uniques, unique_embeddings, inverse = teacher.encode_unique(y, "y")
+        uniques, unique_embeddings, inverse = self._encode_pairs(teacher, y, "y")
         check_same_length(_length(data, "X"), len(inverse))
         self._check_kernel_matrix(len(inverse))
 
@@ -373,11 +457,9 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
 
         self.teacher_ = teacher
         self.embedding_dim_ = int(unique_embeddings.shape[1])
-        self.temperature_ = float(self.temperature)
         self.student_ = model
-        self.optimizer_ = torch.optim.AdamW(
-            model.parameters(), lr=float(self.learning_rate), weight_decay=self.weight_decay
-        )
+        self._set_temperature(float(self.temperature))
+        self.optimizer_ = self._make_optimizer()
         self.history_ = []
         if inputs.kind == "features":
             self.n_features_in_ = inputs.n_features(data)
@@ -391,7 +473,8 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         inputs = self._student_inputs()
         data = inputs.prepare(X, "X")
         self._check_n_features(data, inputs)
-        uniques, unique_embeddings, inverse = self.teacher_.encode_unique(y, "y")
+        self.teacher_.cache_dir = self.cache_dir
+        uniques, unique_embeddings, inverse = self._encode_pairs(self.teacher_, y, "y")
         check_same_length(_length(data, "X"), len(inverse))
         self._check_kernel_matrix(len(inverse))
         known = {_key(item) for item in self.candidates_}
@@ -412,7 +495,7 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         inputs = self._student_inputs()
         data = inputs.prepare(X_valid, "X_valid")
         self._check_n_features(data, inputs, argument="X_valid")
-        _, unique_embeddings, inverse = self.teacher_.encode_unique(y_valid, "y_valid")
+        _, unique_embeddings, inverse = self._encode_pairs(self.teacher_, y_valid, "y_valid")
         check_same_length(_length(data, "X_valid"), len(inverse), "X_valid", "y_valid")
         return ValidationSet(
             data=data,
@@ -434,9 +517,10 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         # Validation batches (indices None) cannot index a training-set kernel matrix: they
         # are scored with the CL loss instead.
         matrix_kernel = _is_matrix(self.kernel)
+        temperature = self._loss_temperature()
         if self.loss == "clip" or (matrix_kernel and indices is None):
             return contrastive_loss(
-                student_embeddings, teacher_embeddings, self.temperature_, direction=self.direction
+                student_embeddings, teacher_embeddings, temperature, direction=self.direction
             )
         kernel = self.kernel
         if matrix_kernel:
@@ -444,10 +528,69 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         return cwcl_loss(
             student_embeddings,
             teacher_embeddings,
-            self.temperature_,
+            temperature,
             kernel=kernel,
             direction=self.direction,
         )
+
+    # -- temperature -------------------------------------------------------------------------
+
+    def _set_temperature(self, temperature: float) -> None:
+        """Set ``temperature_`` and, when it is learned, the logit scale log(1 / temperature)."""
+        self.temperature_ = float(temperature)
+        self._logit_scale = None
+        if self.learn_temperature:
+            # float64 log, then float32: exp(-scale) in float64 maps back to the same float32,
+            # so a temperature saved as JSON resumes the exact logit scale.
+            value = torch.tensor(-math.log(self.temperature_), dtype=torch.float32)
+            self._logit_scale = torch.nn.Parameter(value.to(self.device_))
+
+    def _restore_temperature(self, temperature: float) -> None:
+        """Set ``temperature_`` and the existing logit scale in place (the optimiser holds it)."""
+        self.temperature_ = float(temperature)
+        if getattr(self, "_logit_scale", None) is not None:
+            with torch.no_grad():
+                self._logit_scale.fill_(-math.log(self.temperature_))
+
+    def _sync_temperature(self) -> float:
+        """Update ``temperature_`` from the learned logit scale; return it."""
+        if getattr(self, "_logit_scale", None) is not None:
+            self.temperature_ = math.exp(-float(self._logit_scale.detach()))
+        return self.temperature_
+
+    def _loss_temperature(self):
+        """The learnable temperature tensor exp(-logit_scale), or the fixed float."""
+        if getattr(self, "_logit_scale", None) is not None:
+            return torch.exp(-self._logit_scale)
+        return self.temperature_
+
+    def _make_optimizer(self) -> torch.optim.AdamW:
+        """AdamW over the student and, in a group without weight decay, the logit scale."""
+        groups = [{"params": list(self.student_.parameters())}]
+        if self._logit_scale is not None:
+            # Weight decay would pull the temperature towards 1 (as CLIP, no decay on it).
+            groups.append({"params": [self._logit_scale], "weight_decay": 0.0})
+        return torch.optim.AdamW(
+            groups, lr=float(self.learning_rate), weight_decay=self.weight_decay
+        )
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _training_device(self) -> torch.device:
+        """The device of this process, after joining torchrun's process group if launched so."""
+        device = resolve_device(self.device)
+        init_from_environment(device)
+        device = local_device(device) if is_distributed() else device
+        check_precision(self.precision, device)
+        return device
+
+    def _encode_pairs(self, teacher, y, argument: str):
+        """``teacher.encode_unique(y)``; under torchrun with a ``cache_dir``, rank 0 first."""
+        if self.cache_dir is None or not is_distributed():
+            return teacher.encode_unique(y, argument)
+        # The other ranks then read rank 0's embeddings from the disk cache.
+        with main_process_first():
+            return teacher.encode_unique(y, argument)
 
     def _callbacks(self) -> list:
         callbacks = [
@@ -463,16 +606,34 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
             callbacks.append(Checkpoint(self.checkpoint_dir, every=self.checkpoint_every))
         return callbacks
 
+    def _match_temperature_mode(self) -> None:
+        """Follow a ``learn_temperature`` changed since the last fit (warm start, partial_fit)."""
+        logit_scale = getattr(self, "_logit_scale", None)
+        if self.learn_temperature and logit_scale is None:
+            self._set_temperature(self.temperature_)
+            self.optimizer_.add_param_group({"params": [self._logit_scale], "weight_decay": 0.0})
+        elif not self.learn_temperature and logit_scale is not None:
+            # Without gradient, AdamW leaves the old logit scale alone.
+            self._logit_scale = None
+
     def _train(self, n_epochs: int):
         data, teacher_embeddings, validation = self._training_data
         inputs = self._student_inputs()
-        state = TrainingState(self.student_, self.optimizer_, self.history_, self._base_seed)
         if self.early_stopping and validation is None:
             del self._training_data
             raise ValueError(
                 "early_stopping=True needs validation pairs: set validation_fraction > 0 or "
                 "pass validation_data to fit."
             )
+        check_precision(self.precision, self.device_)
+        self._match_temperature_mode()
+        state = TrainingState(
+            self.student_,
+            self.optimizer_,
+            self.history_,
+            self._base_seed,
+            logit_scale=self._logit_scale,
+        )
         try:
             self.stop_reason_ = run_epochs(
                 state,
@@ -488,11 +649,16 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
                 patience=self.patience if self.early_stopping else None,
                 callbacks=self._callbacks(),
                 estimator=self,
-                temperature=lambda: self.temperature_,
+                temperature=self._sync_temperature,
+                mini_batch_size=self.mini_batch_size,
+                precision=self.precision,
+                num_workers=self.num_workers,
             )
         finally:
             # The training pairs are not part of the fitted state (pickles stay small).
             del self._training_data
+            # Early stopping or a NaN may have restored an earlier logit scale.
+            self._sync_temperature()
         return self
 
     # -- persistence -------------------------------------------------------------------------
@@ -515,8 +681,13 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         --------
         CWCLAligner.load
         """
+        from pathlib import Path
+
         from .persistence import save_aligner
 
+        if not is_main_process():
+            # Under torchrun every rank holds the same model; one writer avoids torn files.
+            return Path(directory)
         return save_aligner(self, directory)
 
     @classmethod
@@ -551,11 +722,9 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         self.student_ = EmbeddingModel(encoder, width, fitted["embedding_dim_"])
         load_student(self.student_)
         self.student_.to(self.device_).eval()
-        self.optimizer_ = torch.optim.AdamW(
-            self.student_.parameters(), lr=float(self.learning_rate), weight_decay=self.weight_decay
-        )
+        self._set_temperature(float(fitted["temperature_"]))
+        self.optimizer_ = self._make_optimizer()
         self.embedding_dim_ = int(fitted["embedding_dim_"])
-        self.temperature_ = float(fitted["temperature_"])
         self.history_ = list(fitted["history_"])
         self._base_seed = int(fitted["base_seed"])
         if fitted.get("n_features_in_") is not None:
@@ -603,6 +772,7 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
             len(data),
             max(int(self.batch_size), 256),
             self.device_,
+            precision=inference_precision(getattr(self, "precision", "32"), self.device_),
         )
 
     def embed_teacher(self, y):
@@ -684,7 +854,9 @@ def _is_matrix(kernel) -> bool:
 
 def _as_array(items) -> np.ndarray:
     """Candidates as an array: 1-D of objects for texts, 2-D for embedding rows."""
-    if items and isinstance(items[0], np.ndarray):
+    if isinstance(items, np.ndarray) and items.ndim == 2:
+        return items
+    if len(items) and isinstance(items[0], np.ndarray):
         return np.stack(items)
     array = np.empty(len(items), dtype=object)
     array[:] = items

@@ -218,3 +218,5 @@ def restore_checkpoint(aligner, directory) -> None:
     )
     aligner.history_[:] = fitted["history_"]
     aligner._base_seed = int(training["base_seed"])
+    # A learned temperature resumes from where it was (a fixed one is the same value).
+    aligner._restore_temperature(float(fitted["temperature_"]))

@@ -4,14 +4,23 @@ A teacher turns teacher-side inputs (texts, precomputed vectors or numeric featu
 L2-normalised float32 embeddings. It never trains, so its output for a given input never
 changes: embeddings of named teachers are cached per process, keyed by (teacher, input), which
 makes repeated fits (cross-validation, grid search over the loss) encode each text only once.
+
+With a ``cache_dir`` the embeddings are also kept on disk, one ``.npy`` file per (teacher,
+input), so that other processes (``GridSearchCV(n_jobs=4)``, ``torchrun`` ranks, tomorrow's
+rerun) find them there instead of encoding them again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
+import os
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -90,9 +99,78 @@ def clear_teacher_cache() -> None:
     """Forget every cached teacher embedding in this process.
 
     Teachers are frozen, so the cache is never stale for the same teacher weights; clear it to
-    free memory, or after changing a teacher's files on disk under the same path.
+    free memory, or after changing a teacher's files on disk under the same path. An on-disk
+    cache (``cache_dir``) is left alone: delete its folder to forget it.
     """
     _EMBEDDINGS.clear()
+
+
+def _digest(value) -> str:
+    """A stable SHA-256 hex digest of a text, a NumPy row or (for cache keys) any repr."""
+    hasher = hashlib.sha256()
+    if isinstance(value, str):
+        hasher.update(b"str:" + value.encode("utf-8"))
+    elif isinstance(value, np.ndarray):
+        hasher.update(f"array:{value.dtype.str}:{value.shape}:".encode())
+        hasher.update(np.ascontiguousarray(value).tobytes())
+    else:
+        hasher.update(b"repr:" + repr(value).encode("utf-8"))
+    return hasher.hexdigest()
+
+
+class _DiskCache:
+    """One teacher's embeddings on disk: ``<directory>/<teacher digest>/<ab>/<item digest>.npy``.
+
+    Files are written to a temporary name in the same folder and renamed into place, which is
+    atomic: concurrent writers (processes of a grid search, ranks of a torchrun) may write the
+    same item, and readers see a whole file or none. An unreadable file counts as a miss.
+
+    Parameters
+    ----------
+    directory : str or path-like
+    teacher_key : hashable
+        The teacher's ``cache_key``; its repr names the folder (and is written to
+        ``teacher.txt`` in it, for people browsing the cache).
+    """
+
+    def __init__(self, directory, teacher_key):
+        self.folder = Path(directory) / _digest(teacher_key)[:32]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        label = self.folder / "teacher.txt"
+        if not label.exists():
+            _write_atomically(label, lambda file: file.write(repr(teacher_key).encode()))
+
+    def _path(self, item) -> Path:
+        digest = _digest(item)
+        # 256 sub-folders keep directories small for corpora of millions of texts.
+        return self.folder / digest[:2] / f"{digest}.npy"
+
+    def get(self, item) -> np.ndarray | None:
+        """The stored row of ``item``, or None."""
+        try:
+            row = np.load(self._path(item), allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+        return row if row.ndim == 1 and row.dtype == np.float32 else None
+
+    def put(self, item, row: np.ndarray) -> None:
+        """Store the float32 row of ``item``."""
+        path = self._path(item)
+        path.parent.mkdir(exist_ok=True)
+        _write_atomically(path, lambda file: np.save(file, row, allow_pickle=False))
+
+
+def _write_atomically(path: Path, write: Callable) -> None:
+    """``write(file)`` to a temporary file next to ``path``, then rename it to ``path``."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            write(file)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 class FrozenTeacher:
@@ -108,12 +186,16 @@ class FrozenTeacher:
         What the teacher reads: ``"text"``, ``"embeddings"`` or ``"features"``.
     n_encoded : int
         Items actually passed through the model so far (cache hits excluded).
+    cache_dir : str, path-like or None
+        Folder of the on-disk cache shared by processes; None keeps the cache in memory.
+        Only teachers with a ``cache_key`` use either cache.
     """
 
     input_kind = "text"
 
     def __init__(self):
         self.n_encoded = 0
+        self.cache_dir = None
 
     @property
     def cache_key(self):
@@ -151,23 +233,47 @@ class FrozenTeacher:
             embeddings = self._encode_unique(uniques)
             self.n_encoded += len(uniques)
             return embeddings
+        # getattr: teachers pickled before cache_dir existed have no such attribute.
+        cache_dir = getattr(self, "cache_dir", None)
+        disk = None if cache_dir is None else _DiskCache(cache_dir, key)
         cached = [_EMBEDDINGS.get((key, item)) for item in uniques]
         missing = [index for index, row in enumerate(cached) if row is None]
+        if disk is not None:
+            missing = self._read_from_disk(disk, key, uniques, cached, missing)
         if missing:
             fresh = self._encode_unique([uniques[index] for index in missing])
             self.n_encoded += len(missing)
             for index, row in zip(missing, fresh, strict=True):
-                row = np.array(row, dtype=np.float32)
-                row.setflags(write=False)
-                _EMBEDDINGS.put((key, uniques[index]), row)
-                cached[index] = row
+                cached[index] = _remember(key, uniques[index], row)
+                if disk is not None:
+                    disk.put(uniques[index], cached[index])
         return np.stack(cached).astype(np.float32, copy=False)
+
+    @staticmethod
+    def _read_from_disk(disk: _DiskCache, key, uniques, cached, missing) -> list:
+        """Fill ``cached`` from disk where possible; return the indices still missing."""
+        still_missing = []
+        for index in missing:
+            row = disk.get(uniques[index])
+            if row is None:
+                still_missing.append(index)
+            else:
+                cached[index] = _remember(key, uniques[index], row)
+        return still_missing
 
     def _validate(self, y, argument):
         raise NotImplementedError
 
     def _encode_unique(self, items: list) -> np.ndarray:
         raise NotImplementedError
+
+
+def _remember(key, item, row) -> np.ndarray:
+    """Put a read-only float32 copy of ``row`` in the process cache and return it."""
+    row = np.array(row, dtype=np.float32)
+    row.setflags(write=False)
+    _EMBEDDINGS.put((key, item), row)
+    return row
 
 
 def _normalise(embeddings: np.ndarray, who: str) -> np.ndarray:
@@ -199,8 +305,49 @@ class PrecomputedTeacher(FrozenTeacher):
             self.dim = embeddings.shape[1]
         return embeddings
 
+    def encode(self, y, argument: str = "y") -> np.ndarray:
+        """Validate and L2-normalise ``y``: the embeddings are the input rows."""
+        return self._validate(y, argument)
+
+    def encode_unique(self, y, argument: str = "y") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(unique rows, the same rows as embeddings, inverse index), vectorised.
+
+        The unique rows come as one (n_unique, dim) array rather than a list of rows: a
+        corpus of precomputed embeddings can hold millions of them.
+        """
+        embeddings = self._validate(y, argument)
+        uniques, inverse = _unique_float_rows(embeddings)
+        self.n_encoded += len(uniques)
+        return uniques, uniques, inverse
+
     def _encode_unique(self, items: list) -> np.ndarray:
         return np.stack(items).astype(np.float32, copy=False)
+
+
+def _unique_float_rows(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`unique_rows` of a float32 (n, dim) array, in NumPy instead of a Python loop.
+
+    Rows are equal when their bits are, as in :func:`unique_rows`. Returns the unique rows in
+    order of first appearance, shape (n_unique, dim), and each row's index among them.
+    """
+    bits = np.ascontiguousarray(array, dtype=np.float32).view(np.uint32)  # (n, dim)
+    # A key from the first two columns; it is checked against whole rows below, so a key
+    # shared by different rows (all but impossible for real embeddings) only costs time.
+    keys = bits[:, 0].astype(np.uint64) << np.uint64(32)
+    if bits.shape[1] > 1:
+        keys |= bits[:, 1]
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    if len(first) == len(array):
+        # Distinct keys: the rows are distinct, and they are their own uniques.
+        return array, np.arange(len(array))
+    inverse = inverse.reshape(-1)
+    if not np.array_equal(bits, bits[first[inverse]]):
+        uniques, inverse = unique_rows(array)
+        return np.stack(uniques), inverse
+    order = np.argsort(first)  # unique keys by first appearance
+    position = np.empty_like(order)
+    position[order] = np.arange(len(order))
+    return array[first[order]], position[inverse]
 
 
 class ModuleTeacher(FrozenTeacher):
