@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -14,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._nested_params import ENCODER_PREFIXES, NestedParamsMixin
 from ._validation import check_choice, check_int, check_real
 from .callbacks import Callback, Checkpoint
+from .diagnostics import kernel_diagnostics, looks_collapsed, target_statistics
 from .distributed import (
     broadcast_object,
     init_from_environment,
@@ -25,7 +27,7 @@ from .distributed import (
 from .encoders.generic import EmbeddingModel, output_width
 from .encoders.registry import make_student, make_teacher, student_inputs
 from .inputs import check_same_length
-from .kernels import resolve_kernel
+from .kernels import resolve_kernel, target_matrix
 from .losses import contrastive_loss, cwcl_loss
 from .metrics import recall_at_k
 from .training import (
@@ -159,6 +161,11 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         One record per epoch: ``epoch``, ``train_loss``, ``temperature``, ``seconds`` and,
         with validation, ``valid_loss`` and ``valid_r1``. ``pandas.DataFrame(history_)``
         makes it a table.
+    target_statistics_ : dict or None
+        For ``loss="cwcl"``, the CWCL targets of a few training batches measured before
+        training (:func:`cwcl_sk.diagnostics.kernel_diagnostics`); ``fit`` warns when they are
+        near uniform. History records also carry ``target_diagonal_mass``,
+        ``target_effective_positives`` and ``target_relative_entropy`` of one batch an epoch.
     stop_reason_ : str
         Why the last training call ended: ``"max_epochs"``, ``"early_stopping"``,
         ``"callback"`` or ``"interrupted"`` (KeyboardInterrupt, which keeps the last completed
@@ -465,7 +472,37 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
             self.n_features_in_ = inputs.n_features(data)
         self.candidates_ = _as_array(uniques)
         self.candidate_embeddings_ = unique_embeddings
+        self._check_targets(unique_embeddings[inverse], random)
         self._training_data = (data, unique_embeddings[inverse], self._validation_set(validation))
+
+    def _check_targets(self, teacher_embeddings: np.ndarray, random) -> None:
+        """Measure the CWCL targets of a few batches and warn when they are near uniform.
+
+        A kernel that spreads each row's target over most of the batch leaves the loss at its
+        floor (about log N) and the student learns nothing; better to say so before training.
+        """
+        self.target_statistics_ = None
+        if self.loss != "cwcl" or _is_matrix(self.kernel) or len(teacher_embeddings) < 4:
+            return
+        self.target_statistics_ = kernel_diagnostics(
+            teacher_embeddings,
+            self.kernel,
+            batch_size=min(int(self.batch_size), len(teacher_embeddings)),
+            n_batches=4,
+            random_state=int(random.randint(2**31 - 1)),
+        )
+        if looks_collapsed(self.target_statistics_) and is_main_process():
+            statistics = self.target_statistics_
+            warnings.warn(
+                f"kernel={self.kernel!r} gives near-uniform CWCL targets on these teacher "
+                f"embeddings: each row treats {statistics['effective_positives']:.1f} of "
+                f"{statistics['batch_size']:.0f} items as positives (entropy "
+                f"{statistics['relative_entropy']:.0%} of uniform), so the loss starts at its "
+                "floor and the student may learn little. Try kernel='exp', 'perplexity' or "
+                "MixtureKernel(alpha=0.5), or loss='clip'.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _set_training_data(self, X, y, validation_data, allow_split: bool = True) -> None:
         random = check_random_state(self._base_seed)
@@ -525,6 +562,12 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         kernel = self.kernel
         if matrix_kernel:
             kernel = torch.as_tensor(np.asarray(kernel)[np.ix_(indices, indices)])
+        if indices is not None and getattr(self, "_epoch_target_statistics", False) is None:
+            # One training batch an epoch: targets depend on the teacher only, so a sample is
+            # representative and costs one extra kernel evaluation an epoch.
+            self._epoch_target_statistics = target_statistics(
+                target_matrix(teacher_embeddings.detach(), kernel)
+            )
         return cwcl_loss(
             student_embeddings,
             teacher_embeddings,
@@ -604,6 +647,9 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
                 )
         if self.checkpoint_dir is not None:
             callbacks.append(Checkpoint(self.checkpoint_dir, every=self.checkpoint_every))
+        if self.loss == "cwcl":
+            # First, so that user callbacks see the target statistics in the record.
+            callbacks.insert(0, _TargetStatisticsRecorder())
         return callbacks
 
     def _match_temperature_mode(self) -> None:
@@ -894,3 +940,20 @@ def _placeholder_inputs(fitted: dict, sampling_rate: int):
     if kind == "audio":
         return [np.zeros(sampling_rate, dtype=np.float32) for _ in range(2)]
     raise ValueError(f"Cannot rebuild a student whose inputs are of kind {kind!r}.")
+
+
+class _TargetStatisticsRecorder(Callback):
+    """Adds the CWCL target statistics of one batch of the epoch to each history record."""
+
+    def on_train_begin(self, estimator, history) -> None:
+        estimator._epoch_target_statistics = None
+
+    def on_epoch_end(self, estimator, record) -> None:
+        statistics = estimator._epoch_target_statistics
+        if statistics is not None:
+            for key in ("diagonal_mass", "effective_positives", "relative_entropy"):
+                record[f"target_{key}"] = statistics[key]
+        estimator._epoch_target_statistics = None
+
+    def on_train_end(self, estimator, history) -> None:
+        estimator.__dict__.pop("_epoch_target_statistics", None)

@@ -139,3 +139,46 @@ def test_linear_kernel_on_minilm_requests_looks_collapsed():
     exp = kernel_diagnostics(embeddings, "exp", batch_size=16, n_batches=2)
     assert looks_collapsed(linear)
     assert not looks_collapsed(exp)
+
+
+REQUESTS = [
+    "wake me up at seven", "what is the weather tomorrow", "play some jazz music",
+    "turn off the kitchen lights", "how many calories are in an apple",
+    "send an email to my boss", "what time is it in tokyo", "set a timer for ten minutes",
+    "tell me a joke", "order a pizza for dinner", "remind me to call mom",
+    "how tall is the eiffel tower", "book a taxi to the airport", "volume up",
+    "read my new messages", "what is on my calendar today",
+]  # fmt: skip
+
+
+def _fit_requests(**params):
+    X = np.random.default_rng(0).normal(size=(len(REQUESTS), 5))
+    return CWCLAligner(max_epochs=2, batch_size=16, device="cpu", random_state=0, **params).fit(
+        X, REQUESTS
+    )
+
+
+def test_fit_warns_when_targets_are_near_uniform():
+    with pytest.warns(UserWarning, match=r"kernel='linear' gives near-uniform CWCL targets"):
+        aligner = _fit_requests(kernel="linear")
+    assert looks_collapsed(aligner.target_statistics_)
+
+
+def test_fit_with_a_sharp_kernel_does_not_warn(recwarn):
+    aligner = _fit_requests(kernel="exp")
+    assert not [w for w in recwarn if "near-uniform" in str(w.message)]
+    assert aligner.target_statistics_["effective_positives"] < 4
+
+
+def test_history_records_target_statistics_each_epoch():
+    aligner = _fit_requests(kernel="exp")
+    for record in aligner.history_:
+        assert 0 < record["target_diagonal_mass"] <= 1
+        assert record["target_effective_positives"] >= 1
+        assert 0 <= record["target_relative_entropy"] <= 1
+
+
+def test_clip_loss_has_no_target_statistics():
+    aligner = _fit_requests(loss="clip")
+    assert aligner.target_statistics_ is None
+    assert "target_diagonal_mass" not in aligner.history_[-1]

@@ -384,23 +384,27 @@ def test_single_pair_trains_without_error():
 def test_keyboard_interrupt_keeps_completed_epochs(paired_features):
     X, teacher_embeddings = paired_features
 
-    class InterruptAfter:
-        def __init__(self, n_calls):
-            self.n_calls = n_calls
+    class InterruptInThirdEpoch(torch.nn.Linear):
+        """A student whose forward pass is interrupted (Ctrl-C) in its third training epoch."""
 
-        def __call__(self, similarity):
-            self.n_calls -= 1
-            if self.n_calls < 0:
-                raise KeyboardInterrupt
-            return torch.eye(len(similarity))
+        training_batches = 0
+
+        def forward(self, features):
+            if self.training:
+                self.training_batches += 1
+                if self.training_batches > 2 * batches_per_epoch + 1:
+                    raise KeyboardInterrupt
+            return super().forward(features)
 
     batches_per_epoch = -(-len(X) // FAST["batch_size"])
-    aligner = precomputed_aligner(kernel=InterruptAfter(2 * batches_per_epoch + 1))
+    student = InterruptInThirdEpoch(X.shape[1], teacher_embeddings.shape[1])
+    aligner = precomputed_aligner(student=student)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         aligner.fit(X, teacher_embeddings)
     assert any("interrupted" in str(warning.message) for warning in caught)
     assert len(aligner.history_) == 2
+    assert aligner.stop_reason_ == "interrupted"
     assert aligner.transform(X).shape == teacher_embeddings.shape
 
 

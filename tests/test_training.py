@@ -56,7 +56,15 @@ def test_history_records_loss_temperature_and_time(paired_features):
     X, teacher_embeddings = paired_features
     aligner = precomputed_aligner().fit(X, teacher_embeddings)
     record = aligner.history_[-1]
-    assert set(record) == {"epoch", "train_loss", "temperature", "seconds"}
+    assert set(record) == {
+        "epoch",
+        "train_loss",
+        "temperature",
+        "seconds",
+        "target_diagonal_mass",
+        "target_effective_positives",
+        "target_relative_entropy",
+    }
     assert record["temperature"] == pytest.approx(0.07)
     assert aligner.stop_reason_ == "max_epochs"
 
