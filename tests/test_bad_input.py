@@ -53,6 +53,31 @@ def with_inf(array):
     return array
 
 
+CLIP = (0.1 * np.sin(np.arange(4000) / 10)).astype(np.float32)
+AUDIO_TEXTS = ["turn on the lights", "play some music"]
+
+
+def fit_audio(X, **params):
+    return lambda: CWCLAligner(student="mel-cnn", **{**FAST, **params}).fit(X, AUDIO_TEXTS)
+
+
+def corrupt_audio_files():
+    """Two .wav files that hold text, not audio."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp())
+    paths = [folder / "first.wav", folder / "second.wav"]
+    for path in paths:
+        path.write_text("this is not a wav file")
+    return [str(path) for path in paths]
+
+
+def with_sample(value):
+    clip = CLIP.copy()
+    clip[5] = value
+    return [CLIP, clip]
+
+
 def fitted_features_aligner():
     return CWCLAligner(teacher="precomputed", **FAST).fit(FEATURES, EMBEDDINGS)
 
@@ -150,6 +175,21 @@ TABLE = [
                  FEATURES, np.linspace(0, 1, 12)), ValueError, ("label type",)),
     BadInput("unknown parameter in set_params", lambda: CWCLAligner().set_params(temprature=1),
              ValueError, ("temprature",)),
+    BadInput("NaN in an audio clip", fit_audio(with_sample(np.nan)), ValueError,
+             ("X[1]", "NaN")),
+    BadInput("inf in an audio clip", fit_audio(with_sample(np.inf)), ValueError, ("X[1]", "inf")),
+    BadInput("empty audio clip", fit_audio([CLIP, CLIP[:0]]), ValueError,
+             ("X[1]", "empty clip")),
+    BadInput("3-D audio array", fit_audio(np.zeros((2, 3, 4000), np.float32)), ValueError,
+             ("X", "3-D")),
+    BadInput("complex audio samples", fit_audio([CLIP.astype(np.complex64), CLIP]), ValueError,
+             ("X[0]", "Complex")),
+    BadInput("missing audio file", fit_audio(["no-such-file.wav", "no-such-file-either.wav"]),
+             FileNotFoundError, ("X[0]", "no such audio file")),
+    BadInput("unreadable or corrupt audio file", lambda: fit_audio(corrupt_audio_files())(),
+             ValueError, ("X[0]", "could not be decoded")),
+    BadInput("audio paths and arrays mixed", fit_audio([CLIP, "no-such-file.wav"]), TypeError,
+             ("X", "mixes file paths and arrays")),
     BadInput("validation_data that is not a pair",
              lambda: CWCLAligner(teacher="precomputed", **FAST).fit(
                  FEATURES, EMBEDDINGS, validation_data=FEATURES), ValueError,
@@ -176,3 +216,38 @@ def test_documented_table_lists_every_case():
     documented = (Path(__file__).parents[1] / "docs" / "bad_input.md").read_text()
     rows = re.findall(r"^\| (.+?) \|", documented, flags=re.MULTILINE)
     assert [row.case for row in TABLE] == [row for row in rows if row not in ("mistake", "---")]
+
+
+def write_documented_table(path: Path) -> None:
+    """Write docs/bad_input.md from TABLE, with each row's actual message as the example."""
+    import tempfile
+
+    lines = [
+        "# Bad input: what you are told",
+        "",
+        "Every mistake below raises at the call that makes it, with a message that names the",
+        "argument and what was expected. `tests/test_bad_input.py` runs each row and checks the",
+        "error type and the words of the message; a test keeps this page and that table in step",
+        "(regenerate it with `python tests/test_bad_input.py`).",
+        "",
+        "| mistake | error | message (example) |",
+        "|---|---|---|",
+    ]
+    for row in TABLE:
+        try:
+            row.action()
+            message = "(no error)"
+        except Exception as error:  # the message is what we document
+            message = str(error).replace(tempfile.gettempdir(), "/tmp")
+        message = " ".join(message.replace("|", "\\|").split())
+        if len(message) > 180:
+            message = message[:177] + "..."
+        lines.append(f"| {row.case} | `{row.error.__name__}` | {message} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    write_documented_table(Path(__file__).parents[1] / "docs" / "bad_input.md")

@@ -24,6 +24,26 @@ alias              resolves to
 ``"mlp"``          :class:`~cwcl_sk.encoders.generic.MLP` on numeric feature rows; options
                    ``student__hidden_sizes``, ``student__activation``, ``student__dropout``,
                    ``student__standardize``.
+``"mel-cnn"``      :class:`~cwcl_sk.encoders.audio.MelCNN`: log-mel spectrograms (computed
+                   once per fit at the aligner's ``sampling_rate``) into a small dilated CNN
+                   with attention pooling (~0.3 M parameters, fast on a CPU); options
+                   ``student__n_mels`` (40), ``student__top_db`` (40), ``student__channels``
+                   (128), ``student__n_layers`` (3), ``student__kernel_size`` (5),
+                   ``student__dropout`` (0.1), ``student__normalize`` ("global"),
+                   ``student__augment`` (True).
+``"wav2vec2"``     facebook/wav2vec2-base (``transformers.Wav2Vec2Model``) with masked mean
+                   pooling; 16 kHz waveforms. Options ``student__name_or_path`` (local folder
+                   or hub id), ``student__pretrained`` (True; False: random init from
+                   ``Wav2Vec2Config()`` defaults, no download),
+                   ``student__freeze_feature_encoder`` ("auto": when pretrained),
+                   ``student__trainable_layers`` (None: all), ``student__normalize_waveform``
+                   (True), and any ``Wav2Vec2Config`` field (``student__num_hidden_layers=2``).
+``"hubert"``       facebook/hubert-base-ls960 (``transformers.HubertModel``); the options of
+                   ``"wav2vec2"``, with ``HubertConfig`` fields.
+``"whisper"``      the encoder of openai/whisper-tiny (``WhisperModel(...).encoder``) on its
+                   own log-mel front end, without padding to 30 s; the options of
+                   ``"wav2vec2"`` except ``normalize_waveform``, with ``WhisperConfig`` fields
+                   (``student__encoder_layers``, ``student__d_model``, ...).
 object             any ``torch.nn.Module`` mapping a float32 (batch, n_features) tensor to
                    (batch, width); a projection head is added when width differs from the
                    teacher's.
@@ -39,7 +59,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..inputs import FeatureInputs
+from ..inputs import FeatureInputs, LogMelInputs
+from .audio import build_hubert, build_mel_cnn, build_wav2vec2, build_whisper, speech_inputs
 from .frozen import FrozenTeacher, ModuleTeacher, PrecomputedTeacher, SentenceTransformerTeacher
 from .generic import build_mlp
 from .text import sentence_transformer_loader
@@ -90,6 +111,15 @@ TEACHERS: dict[str, TeacherEntry] = {
 
 STUDENTS: dict[str, StudentEntry] = {
     "mlp": StudentEntry(FeatureInputs, build_mlp, "multi-layer perceptron on numeric features"),
+    "mel-cnn": StudentEntry(
+        LogMelInputs,
+        build_mel_cnn,
+        "small CNN on log-mel spectrograms (audio, fast on CPU)",
+        input_options=("n_mels", "top_db"),
+    ),
+    "wav2vec2": StudentEntry(speech_inputs, build_wav2vec2, "wav2vec2 (facebook/wav2vec2-base)"),
+    "hubert": StudentEntry(speech_inputs, build_hubert, "HuBERT (facebook/hubert-base-ls960)"),
+    "whisper": StudentEntry(speech_inputs, build_whisper, "Whisper encoder (openai/whisper-tiny)"),
 }
 
 _TEACHER_OPTIONS = {"batch_size"}
@@ -149,8 +179,12 @@ def _is_sentence_transformer(obj) -> bool:
     return any(cls.__name__ == "SentenceTransformer" for cls in type(obj).__mro__)
 
 
-def _build_options(entry: StudentEntry) -> list[str]:
+def _build_options(entry: StudentEntry) -> list[str] | None:
+    """The options ``entry.build`` takes; None when it takes ``**options`` and checks them
+    itself (the transformer students accept any field of their model config)."""
     parameters = inspect.signature(entry.build).parameters
+    if any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters.values()):
+        return None
     return [name for name in parameters if name not in ("features", "data", "output_dim")]
 
 
@@ -178,7 +212,9 @@ def student_inputs(student, options: dict | None = None, sampling_rate: int = 16
                 "or pass a torch.nn.Module."
             )
         entry = STUDENTS[student]
-        _check_options(options, [*entry.input_options, *_build_options(entry)], "student", student)
+        build_options = _build_options(entry)
+        if build_options is not None:
+            _check_options(options, [*entry.input_options, *build_options], "student", student)
         handler_options = {name: options[name] for name in entry.input_options if name in options}
         return entry.inputs(sampling_rate=sampling_rate, **handler_options)
     if isinstance(student, nn.Module):

@@ -14,14 +14,20 @@ from .arrays import (
     is_integer,
     unique_rows,
 )
+from .audio import AudioInputs, LogMelInputs, load_audio, log_mel_spectrogram, pad_batch
 from .text import check_texts
 
 __all__ = [
+    "AudioInputs",
     "FeatureInputs",
+    "LogMelInputs",
     "check_embeddings",
     "check_features",
     "check_same_length",
     "check_texts",
     "is_integer",
+    "load_audio",
+    "log_mel_spectrogram",
+    "pad_batch",
     "unique_rows",
 ]

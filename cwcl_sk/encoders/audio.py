@@ -1,0 +1,778 @@
+"""Speech students: wav2vec2, HuBERT and Whisper encoders, and a small log-mel CNN.
+
+Every student maps a padded batch (a dict of tensors with an ``attention_mask``) to one vector
+per clip, pooling only over the frames that hold audio: an embedding never depends on what a
+clip was batched with. The aligner adds the projection head and the L2 normalisation.
+
+Transformer students (``"wav2vec2"``, ``"hubert"``, ``"whisper"``)
+    By default the documented checkpoint is loaded with ``from_pretrained`` from
+    ``student__name_or_path`` (a local folder or Hugging Face id). ``student__pretrained=False``
+    builds a randomly initialised model from the config class defaults (or from the config in
+    ``student__name_or_path``, read from disk or the cache only), so nothing is downloaded. Any
+    other ``student__<field>`` overrides a field of the config, e.g.
+    ``student__num_hidden_layers=2, student__hidden_size=64``.
+
+Padding
+    wav2vec2-base and hubert-base-ls960 normalise the first convolution with a group norm over
+    time, padding included, which is why their documentation says to pass no attention mask:
+    a clip's embedding would change with the length of its batch. Here the convolutional
+    feature encoder of such models runs clip by clip on each clip's own samples (the
+    transformer layers still run batched, with a frame mask); models with
+    ``feat_extract_norm="layer"`` run it batched. Both give the same embedding for a clip
+    alone and in any batch. Whisper's encoder accepts only 30 s inputs and ignores masks, so
+    its layers are run here directly: the positional table is sliced to the batch's frame
+    count (no padding to 30 s, so short clips stay cheap on the CPU) and padded frames are
+    zeroed between the convolutions and masked in attention and pooling.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..inputs.audio import AudioInputs
+
+__all__ = [
+    "MelCNN",
+    "SpeechTransformerEncoder",
+    "WhisperEncoderStudent",
+    "build_hubert",
+    "build_mel_cnn",
+    "build_wav2vec2",
+    "build_whisper",
+    "masked_mean",
+    "speech_inputs",
+]
+
+SPEECH_SAMPLING_RATE = 16000
+# wav2vec2's convolutions (kernels 10,3,3,3,3,2,2, strides 5,2,2,2,2,2,2) see 400 samples per
+# frame; Whisper's 25 ms STFT window is the same length.
+SPEECH_MIN_SAMPLES = 400
+
+
+def speech_inputs(sampling_rate: int = 16000) -> AudioInputs:
+    """The input handler of the transformer students: 16 kHz waveforms of at least 25 ms.
+
+    Parameters
+    ----------
+    sampling_rate : int, default=16000
+        The aligner's ``sampling_rate`` (the rate of clips given as arrays); clips are
+        resampled to 16 kHz, the rate the checkpoints were trained at.
+
+    Returns
+    -------
+    inputs : AudioInputs
+    """
+    return AudioInputs(
+        sampling_rate, model_sampling_rate=SPEECH_SAMPLING_RATE, min_samples=SPEECH_MIN_SAMPLES
+    )
+
+
+def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the positions where ``mask`` is true.
+
+    Parameters
+    ----------
+    hidden : torch.Tensor of shape (batch, length, width)
+    mask : torch.Tensor of shape (batch, length), bool
+
+    Returns
+    -------
+    pooled : torch.Tensor of shape (batch, width)
+    """
+    mask = mask.unsqueeze(-1)  # (batch, length, 1)
+    total = hidden.masked_fill(~mask, 0.0).sum(dim=1)  # (batch, width)
+    return total / mask.sum(dim=1).clamp_min(1).to(hidden.dtype)
+
+
+def _length_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
+    """(batch,) lengths -> (batch, max_length) bool mask of the first ``lengths`` positions."""
+    return torch.arange(max_length, device=lengths.device)[None, :] < lengths[:, None]
+
+
+# -- mel-cnn -------------------------------------------------------------------------------
+
+
+class _ConvBlock(nn.Module):
+    """Pre-norm residual block: LayerNorm, GELU, dilated 1-D convolution over time, dropout.
+
+    Padded frames are zeroed before the convolution, so they contribute exactly what the
+    convolution's own zero padding does for a clip alone.
+    """
+
+    def __init__(self, channels: int, kernel_size: int, dilation: int, dropout: float):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.conv = nn.Conv1d(
+            channels,
+            channels,
+            kernel_size,
+            dilation=dilation,
+            padding=dilation * (kernel_size // 2),
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # (batch, frames, channels) -> (batch, frames, channels)
+        update = nn.functional.gelu(self.norm(hidden)) * mask.unsqueeze(-1)
+        update = self.conv(update.transpose(1, 2)).transpose(1, 2)
+        return hidden + self.dropout(update)
+
+
+class MelCNN(nn.Module):
+    """A small convolutional encoder of log-mel spectrograms with attention pooling.
+
+    Features are standardised with per-band statistics of the training set (stored as
+    buffers), pass an input convolution of stride 2 (20 ms frames) and ``n_layers`` residual
+    blocks of dilated convolutions (dilations 1, 2, 4, ...: about 0.6 s of context with the
+    defaults), and are pooled by a learned softmax attention over the real frames.
+
+    Parameters
+    ----------
+    n_mels : int
+        Number of mel bands of the input.
+    channels : int, default=128
+        Width of every layer and of the output.
+    n_layers : int, default=3
+        Number of residual convolution blocks.
+    kernel_size : int, default=5
+        Odd convolution width, in frames.
+    dropout : float, default=0.1
+    normalize : {"global", "utterance"}, default="global"
+        ``"utterance"`` also subtracts each clip's mean log-mel spectrum (cepstral mean
+        normalisation). It removes a microphone's colouring, but the mean includes the pauses,
+        so clips with cleaner or longer pauses shift; on spoken digits from unseen speakers
+        it did worse than ``"global"`` (see ``benchmarks/README.md``).
+    augment : bool, default=True
+        In training mode, per clip: add a noise floor 30 to 70 dB below the maximum, warp the
+        mel axis by up to 10 % (as vocal tract length perturbation does, imitating other
+        speakers), stretch time by up to 15 %, and mask one band and one span of frames
+        (SpecAugment).
+    feature_mean, feature_scale : ndarray of shape (n_mels,), optional
+        Standardisation statistics; see :func:`build_mel_cnn`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from cwcl_sk.encoders.audio import MelCNN
+    >>> batch = {"features": torch.zeros(2, 30, 40), "attention_mask": torch.ones(2, 30)}
+    >>> MelCNN(40, channels=16)(batch).shape
+    torch.Size([2, 16])
+    """
+
+    def __init__(
+        self,
+        n_mels: int,
+        channels: int = 128,
+        n_layers: int = 3,
+        kernel_size: int = 5,
+        dropout: float = 0.1,
+        normalize: str = "global",
+        augment: bool = True,
+        feature_mean=None,
+        feature_scale=None,
+    ):
+        super().__init__()
+        mean = np.zeros(n_mels) if feature_mean is None else feature_mean
+        scale = np.ones(n_mels) if feature_scale is None else feature_scale
+        self.register_buffer("feature_mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("feature_scale", torch.as_tensor(scale, dtype=torch.float32))
+        self.normalize = normalize
+        self.augment = bool(augment)
+        self.input = nn.Conv1d(n_mels, channels, kernel_size, stride=2, padding=kernel_size // 2)
+        self.blocks = nn.ModuleList(
+            _ConvBlock(channels, kernel_size, 2**layer, dropout) for layer in range(n_layers)
+        )
+        self.norm = nn.LayerNorm(channels)
+        self.attention = nn.Linear(channels, 1)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        mask = batch["attention_mask"].bool()  # (batch, frames)
+        features = batch["features"]  # (batch, frames, n_mels), dB below each clip's maximum
+        if self.training and self.augment:
+            features = _raise_noise_floor(features)
+        features = (features - self.feature_mean) / self.feature_scale
+        if self.normalize == "utterance":
+            features = features - masked_mean(features, mask).unsqueeze(1)
+        if self.training and self.augment:
+            features, mask = _augment(features, mask)
+        features = features * mask.unsqueeze(-1)  # (batch, frames, n_mels)
+        hidden = self.input(features.transpose(1, 2)).transpose(1, 2)  # (batch, frames', channels)
+        # The stride-2 convolution (odd kernel, "same" padding) keeps ceil(length / 2) frames.
+        mask = _length_mask((mask.sum(dim=1) + 1) // 2, hidden.shape[1])
+        for block in self.blocks:
+            hidden = block(hidden, mask)
+        hidden = self.norm(hidden)
+        scores = self.attention(hidden).squeeze(-1).masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=1).unsqueeze(-1)  # (batch, frames', 1)
+        return (weights * hidden.masked_fill(~mask.unsqueeze(-1), 0.0)).sum(dim=1)
+
+
+def _raise_noise_floor(decibels: torch.Tensor) -> torch.Tensor:
+    """Add a flat noise floor 30 to 70 dB below each clip's maximum (in the power domain).
+
+    Recordings differ most in their background: one speaker's pauses sit 65 dB below the
+    speech, another's 40 dB. Drawing the floor at random teaches the student to ignore it.
+    """
+    to_nepers = math.log(10.0) / 10.0
+    floor = -30.0 - 40.0 * torch.rand(decibels.shape[0], 1, 1, device=decibels.device)
+    return torch.logaddexp(decibels * to_nepers, floor * to_nepers) / to_nepers
+
+
+# Largest relative mel-axis warp and time stretch of the training-time augmentation.
+_MAX_WARP = 0.1
+_MAX_STRETCH = 0.15
+
+
+def _augment(features: torch.Tensor, mask: torch.Tensor):
+    """Training-time perturbations of (batch, frames, n_mels) features; returns the new mask."""
+    batch, frames, n_mels = features.shape
+    device = features.device
+    # Mel-axis warp: band i reads band i * factor, linearly interpolated.
+    factors = 1.0 + _MAX_WARP * (2 * torch.rand(batch, 1, device=device) - 1)  # (batch, 1)
+    source = (torch.arange(n_mels, device=device) * factors).clamp(max=n_mels - 1)
+    low = source.floor().long()  # (batch, n_mels)
+    high = (low + 1).clamp(max=n_mels - 1)
+    fraction = (source - low).unsqueeze(1)  # (batch, 1, n_mels)
+    features = torch.lerp(
+        features.gather(2, low.unsqueeze(1).expand(-1, frames, -1)),
+        features.gather(2, high.unsqueeze(1).expand(-1, frames, -1)),
+        fraction,
+    )
+    # Time stretch, one factor for the batch so that padding stays at the end of each clip.
+    new_frames = max(2, round(frames * float(1.0 + _MAX_STRETCH * (2 * torch.rand(()) - 1))))
+    features = nn.functional.interpolate(
+        features.transpose(1, 2), size=new_frames, mode="linear", align_corners=False
+    ).transpose(1, 2)
+    lengths = (mask.sum(dim=1) * new_frames / frames).round().long().clamp(min=1)
+    mask = _length_mask(lengths, new_frames)  # (batch, new_frames)
+    # SpecAugment: one band of up to n_mels // 8 and one span of up to 10 % of the frames.
+    band_width = torch.randint(0, max(1, n_mels // 8) + 1, (batch, 1), device=device)
+    band_start = (torch.rand(batch, 1, device=device) * (n_mels - band_width + 1)).long()
+    bands = torch.arange(n_mels, device=device)[None, :]  # (1, n_mels)
+    band_mask = (bands >= band_start) & (bands < band_start + band_width)  # (batch, n_mels)
+    span_width = (torch.rand(batch, 1, device=device) * 0.1 * lengths[:, None]).long()
+    span_start = (torch.rand(batch, 1, device=device) * (lengths[:, None] - span_width + 1)).long()
+    steps = torch.arange(new_frames, device=device)[None, :]  # (1, new_frames)
+    span_mask = (steps >= span_start) & (steps < span_start + span_width)  # (batch, new_frames)
+    drop = band_mask[:, None, :] | span_mask[:, :, None]  # (batch, new_frames, n_mels)
+    return features.masked_fill(drop, 0.0), mask
+
+
+def build_mel_cnn(
+    data,
+    output_dim: int,
+    channels: int = 128,
+    n_layers: int = 3,
+    kernel_size: int = 5,
+    dropout: float = 0.1,
+    normalize: str = "global",
+    augment: bool = True,
+) -> MelCNN:
+    """Build a :class:`MelCNN` for prepared log-mel spectrograms.
+
+    The per-band mean and standard deviation over all frames of the training set are stored
+    in the model, so transform-time inputs are scaled the same way with nothing to remember.
+
+    Parameters
+    ----------
+    data : list of ndarray of shape (n_frames_i, n_mels)
+        Prepared by :class:`~cwcl_sk.inputs.LogMelInputs`.
+    output_dim : int
+        The teacher's width (the projection head is added by the aligner).
+    channels, n_layers, kernel_size, dropout, normalize, augment
+        See :class:`MelCNN`; given as ``student__<name>``.
+
+    Returns
+    -------
+    encoder : MelCNN
+    """
+    channels = _check_positive_int("channels", channels)
+    n_layers = _check_positive_int("n_layers", n_layers, low=0)
+    kernel_size = _check_positive_int("kernel_size", kernel_size)
+    if kernel_size % 2 == 0:
+        raise ValueError(f"student__kernel_size must be odd, got {kernel_size}.")
+    if not isinstance(dropout, numbers.Real) or not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"student__dropout must be in [0, 1), got {dropout!r}.")
+    if normalize not in ("utterance", "global"):
+        raise ValueError(f"student__normalize must be 'utterance' or 'global', got {normalize!r}.")
+    frames = np.concatenate(data)  # (total_frames, n_mels)
+    mean = frames.mean(axis=0)
+    scale = frames.std(axis=0)
+    # Bands that never vary (above a file's Nyquist rate) keep scale 1 instead of blowing up.
+    scale = np.where(scale > 1e-6, scale, 1.0)
+    return MelCNN(
+        frames.shape[1],
+        channels=channels,
+        n_layers=n_layers,
+        kernel_size=kernel_size,
+        dropout=float(dropout),
+        normalize=normalize,
+        augment=augment,
+        feature_mean=mean,
+        feature_scale=scale,
+    )
+
+
+def _check_positive_int(name: str, value, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"student__{name} must be an integer >= {low}, got {value!r}.")
+    return int(value)
+
+
+# -- loading transformers models ------------------------------------------------------------
+
+
+def _source(name_or_path, checkpoint: str) -> str:
+    """Where to load from: ``name_or_path`` (``~`` expanded), else the default checkpoint."""
+    if name_or_path is None:
+        return checkpoint
+    source = os.path.expanduser(os.fspath(name_or_path))
+    looks_local = source.startswith((".", os.sep)) or os.path.isabs(source)
+    if looks_local and not os.path.exists(source):
+        raise FileNotFoundError(f"student__name_or_path={source!r} does not exist.")
+    return source
+
+
+def _load_config(config_class, student: str, checkpoint: str, name_or_path, pretrained, overrides):
+    """The model config: defaults, or read from ``name_or_path``; then the overrides."""
+    if name_or_path is None and not pretrained:
+        config = config_class()
+    else:
+        source = _source(name_or_path, checkpoint)
+        try:
+            # Without pretrained weights only a config already on disk or in the cache is used.
+            config = config_class.from_pretrained(source, local_files_only=not pretrained)
+        except (OSError, ValueError) as error:
+            raise OSError(
+                f"student={student!r} could not load {source!r}: {error}\nPass a local folder "
+                f"(student__name_or_path='path/to/{checkpoint.split('/')[-1]}'), run once with "
+                "network access to fill the Hugging Face cache, or train a randomly initialised "
+                "model with student__pretrained=False."
+            ) from error
+    fields = {name for name in config_class().to_dict() if not name.startswith("_")}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(
+            f"Unknown option(s) {', '.join(f'student__{name}' for name in unknown)} for "
+            f"student={student!r}: neither an option of the student (student__name_or_path, "
+            "student__pretrained, student__freeze_feature_encoder, student__trainable_layers, "
+            f"...) nor a field of {config_class.__name__} (e.g. student__num_hidden_layers)."
+        )
+    for name, value in overrides.items():
+        setattr(config, name, value)
+    return config
+
+
+def _load_model(model_class, config, student: str, checkpoint: str, name_or_path, pretrained):
+    if not pretrained:
+        return model_class(config)
+    source = _source(name_or_path, checkpoint)
+    try:
+        model = model_class.from_pretrained(source, config=config)
+    except (OSError, ValueError) as error:
+        raise OSError(
+            f"student={student!r} could not load the weights of {source!r}: {error}\nPass a "
+            "local folder with student__name_or_path=..., or use student__pretrained=False."
+        ) from error
+    return model.float()
+
+
+def _check_pretrained(pretrained) -> bool:
+    if not isinstance(pretrained, bool | np.bool_):
+        raise TypeError(f"student__pretrained must be True or False, got {pretrained!r}.")
+    return bool(pretrained)
+
+
+def _freeze(
+    modules_below, layers: nn.ModuleList, trainable_layers, freeze_feature_encoder, front_end
+):
+    """Apply ``freeze_feature_encoder`` and ``trainable_layers`` by turning off gradients.
+
+    ``modules_below`` are the parts under the transformer layers (front end, projections,
+    positional embeddings); with ``trainable_layers=N`` they and all but the top N layers are
+    frozen (``N=0`` trains the projection head only: a probe of the pooled features).
+    """
+    if freeze_feature_encoder:
+        front_end.requires_grad_(False)
+    if trainable_layers is None:
+        return
+    if (
+        isinstance(trainable_layers, bool)
+        or not isinstance(trainable_layers, numbers.Integral)
+        or not 0 <= trainable_layers <= len(layers)
+    ):
+        raise ValueError(
+            f"student__trainable_layers must be None (train all) or an integer in "
+            f"[0, {len(layers)}] (the model has {len(layers)} layers), got {trainable_layers!r}."
+        )
+    for module in [*modules_below, *layers[: len(layers) - int(trainable_layers)]]:
+        module.requires_grad_(False)
+
+
+def _resolve_freeze(freeze_feature_encoder, pretrained: bool) -> bool:
+    if isinstance(freeze_feature_encoder, str) and freeze_feature_encoder == "auto":
+        # A pretrained convolutional front end is worth keeping; a random one must learn.
+        return pretrained
+    if not isinstance(freeze_feature_encoder, bool | np.bool_):
+        raise TypeError(
+            "student__freeze_feature_encoder must be 'auto', True or False, got "
+            f"{freeze_feature_encoder!r}."
+        )
+    return bool(freeze_feature_encoder)
+
+
+# -- wav2vec2 and HuBERT --------------------------------------------------------------------
+
+
+class SpeechTransformerEncoder(nn.Module):
+    """A wav2vec2-family model (wav2vec2, HuBERT) with masked mean pooling over frames.
+
+    Parameters
+    ----------
+    model : transformers.Wav2Vec2Model or transformers.HubertModel
+        Any model with ``feature_extractor``, ``feature_projection``, ``encoder`` and
+        ``_get_feat_extract_output_lengths`` (the wav2vec2 layout).
+    normalize_waveform : bool, default=True
+        Scale each clip to zero mean and unit variance over its real samples first, as
+        ``Wav2Vec2FeatureExtractor(do_normalize=True)`` does for wav2vec2-base.
+
+    Notes
+    -----
+    The forward pass is the model's own (convolutional features, projection, SpecAugment in
+    training, transformer with a frame mask), except that the convolutional feature encoder
+    runs clip by clip when it uses ``feat_extract_norm="group"`` (see the module docstring).
+    """
+
+    def __init__(self, model: nn.Module, normalize_waveform: bool = True):
+        super().__init__()
+        if getattr(model.config, "add_adapter", False):
+            raise ValueError(
+                "Speech students do not support config.add_adapter=True (it changes the frame "
+                "rate after the mask is computed); use student__add_adapter=False."
+            )
+        self.model = model
+        self.normalize_waveform = bool(normalize_waveform)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        waveforms = batch["input_values"]  # (batch, samples)
+        sample_mask = batch["attention_mask"].bool()  # (batch, samples)
+        sample_lengths = sample_mask.sum(dim=1)  # (batch,)
+        if self.normalize_waveform:
+            waveforms = _normalize_waveforms(waveforms, sample_mask)
+        frame_lengths = self.model._get_feat_extract_output_lengths(sample_lengths).long()
+        if int(frame_lengths.min()) < 1:
+            raise ValueError(
+                f"A clip of {int(sample_lengths.min())} samples is shorter than the receptive "
+                "field of the student's convolutional feature encoder."
+            )
+        features = self._conv_features(waveforms, sample_lengths)  # (batch, frames, conv_dim)
+        frame_mask = _length_mask(frame_lengths, features.shape[1])  # (batch, frames)
+        hidden = self.model.feature_projection(features)
+        if isinstance(hidden, tuple):  # wav2vec2 also returns the normalised features
+            hidden = hidden[0]
+        if features.shape[1] >= getattr(self.model.config, "mask_time_length", 1):
+            # SpecAugment (training only) needs at least one mask span of frames.
+            hidden = self.model._mask_hidden_states(hidden, attention_mask=frame_mask)
+        hidden = self.model.encoder(hidden, attention_mask=frame_mask).last_hidden_state
+        return masked_mean(hidden, frame_mask)  # (batch, hidden_size)
+
+    def _conv_features(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        extractor = self.model.feature_extractor
+        if self.model.config.feat_extract_norm == "layer":
+            return extractor(waveforms).transpose(1, 2)  # (batch, frames, conv_dim)
+        # Group norm normalises each channel over the whole input: give it each clip alone.
+        per_clip = [
+            extractor(waveform[None, :length]).squeeze(0).transpose(0, 1)  # (frames_i, conv_dim)
+            for waveform, length in zip(waveforms, lengths.tolist(), strict=True)
+        ]
+        return nn.utils.rnn.pad_sequence(per_clip, batch_first=True)
+
+
+def _normalize_waveforms(waveforms: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Zero mean, unit variance per clip over its real samples; padding stays 0."""
+    weights = mask.to(waveforms.dtype)
+    count = weights.sum(dim=1, keepdim=True)
+    mean = (waveforms * weights).sum(dim=1, keepdim=True) / count
+    variance = (((waveforms - mean) * weights) ** 2).sum(dim=1, keepdim=True) / count
+    return (waveforms - mean) / torch.sqrt(variance + 1e-7) * weights
+
+
+def _build_wav2vec2_family(
+    student: str,
+    config_class,
+    model_class,
+    checkpoint: str,
+    options: dict,
+    overrides: dict,
+) -> SpeechTransformerEncoder:
+    """Shared body of :func:`build_wav2vec2` and :func:`build_hubert` (one model layout)."""
+    pretrained = _check_pretrained(options["pretrained"])
+    name_or_path = options["name_or_path"]
+    config = _load_config(config_class, student, checkpoint, name_or_path, pretrained, overrides)
+    model = _load_model(model_class, config, student, checkpoint, name_or_path, pretrained)
+    encoder = model.encoder
+    below = [model.feature_extractor, model.feature_projection, encoder.pos_conv_embed]
+    if not config.do_stable_layer_norm:
+        below.append(encoder.layer_norm)  # applied before the layers in this variant
+    trainable_layers = options["trainable_layers"]
+    _freeze(
+        below,
+        encoder.layers,
+        trainable_layers,
+        _resolve_freeze(options["freeze_feature_encoder"], pretrained),
+        model.feature_extractor,
+    )
+    if trainable_layers is not None and hasattr(model, "masked_spec_embed"):
+        model.masked_spec_embed.requires_grad_(False)
+    return SpeechTransformerEncoder(model, normalize_waveform=options["normalize_waveform"])
+
+
+def build_wav2vec2(
+    data,
+    output_dim: int,
+    name_or_path=None,
+    pretrained: bool = True,
+    freeze_feature_encoder="auto",
+    trainable_layers=None,
+    normalize_waveform: bool = True,
+    **config_overrides,
+) -> SpeechTransformerEncoder:
+    """A wav2vec2 student (default checkpoint: facebook/wav2vec2-base, 95 M parameters).
+
+    Parameters
+    ----------
+    data : list of ndarray
+        Prepared training clips (unused: the architecture does not depend on the data).
+    output_dim : int
+        The teacher's width (the projection head is added by the aligner).
+    name_or_path : str or path-like, optional
+        A local folder or Hugging Face id; defaults to ``"facebook/wav2vec2-base"``. With
+        ``pretrained=False`` only its config is used (from disk or the cache).
+    pretrained : bool, default=True
+        False builds a randomly initialised model from ``Wav2Vec2Config()`` defaults (or
+        the config of ``name_or_path``) and the overrides; nothing is downloaded.
+    freeze_feature_encoder : {"auto", True, False}, default="auto"
+        Freeze the convolutional feature encoder; ``"auto"`` freezes it for pretrained
+        models only.
+    trainable_layers : int or None, default=None
+        Train only the top N transformer layers (None: all; 0: only the projection head).
+    normalize_waveform : bool, default=True
+        Per-clip zero mean and unit variance, as wav2vec2-base's feature extractor does.
+    **config_overrides
+        Fields of ``Wav2Vec2Config``, e.g. ``num_hidden_layers=2, hidden_size=64``.
+
+    Returns
+    -------
+    encoder : SpeechTransformerEncoder
+    """
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    options = {
+        "name_or_path": name_or_path,
+        "pretrained": pretrained,
+        "freeze_feature_encoder": freeze_feature_encoder,
+        "trainable_layers": trainable_layers,
+        "normalize_waveform": normalize_waveform,
+    }
+    return _build_wav2vec2_family(
+        "wav2vec2",
+        Wav2Vec2Config,
+        Wav2Vec2Model,
+        "facebook/wav2vec2-base",
+        options,
+        config_overrides,
+    )
+
+
+def build_hubert(
+    data,
+    output_dim: int,
+    name_or_path=None,
+    pretrained: bool = True,
+    freeze_feature_encoder="auto",
+    trainable_layers=None,
+    normalize_waveform: bool = True,
+    **config_overrides,
+) -> SpeechTransformerEncoder:
+    """A HuBERT student (default checkpoint: facebook/hubert-base-ls960, 95 M parameters).
+
+    The options are those of :func:`build_wav2vec2`, with ``HubertConfig`` fields as
+    overrides.
+
+    Returns
+    -------
+    encoder : SpeechTransformerEncoder
+    """
+    from transformers import HubertConfig, HubertModel
+
+    options = {
+        "name_or_path": name_or_path,
+        "pretrained": pretrained,
+        "freeze_feature_encoder": freeze_feature_encoder,
+        "trainable_layers": trainable_layers,
+        "normalize_waveform": normalize_waveform,
+    }
+    return _build_wav2vec2_family(
+        "hubert", HubertConfig, HubertModel, "facebook/hubert-base-ls960", options, config_overrides
+    )
+
+
+# -- Whisper --------------------------------------------------------------------------------
+
+
+class WhisperEncoderStudent(nn.Module):
+    """Whisper's encoder on its own log-mel front end, for clips of any length up to 30 s.
+
+    Parameters
+    ----------
+    encoder : transformers WhisperEncoder
+        ``WhisperModel(...).encoder``.
+    feature_extractor : transformers.WhisperFeatureExtractor
+        The checkpoint's front end; its mel filters, window and hop are copied into buffers
+        and the log-mel spectrogram is computed here in torch, clip by clip, exactly as the
+        extractor computes it (per-clip dynamic range of 8 decades, scaled by 1/4), without
+        the padding to 30 s.
+
+    Notes
+    -----
+    ``WhisperEncoder.forward`` insists on 3000 mel frames and ignores attention masks. This
+    module runs the encoder's own layers instead: both convolutions (zeroing padded frames
+    between them), the first ``n_frames`` rows of the positional table, the transformer
+    layers with an additive mask on padded frames, the final layer norm, then the mean over
+    real frames.
+    """
+
+    def __init__(self, encoder: nn.Module, feature_extractor):
+        super().__init__()
+        self.encoder = encoder
+        self.n_fft = int(feature_extractor.n_fft)
+        self.hop_length = int(feature_extractor.hop_length)
+        # (n_fft // 2 + 1, n_mels)
+        mel_filters = torch.as_tensor(
+            np.asarray(feature_extractor.mel_filters), dtype=torch.float32
+        )
+        self.register_buffer("mel_filters", mel_filters, persistent=False)
+        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+
+    def log_mel(self, clip: torch.Tensor) -> torch.Tensor:
+        """(samples,) -> (n_mels, samples // hop_length), as WhisperFeatureExtractor computes."""
+        spectrum = torch.stft(
+            clip.float(), self.n_fft, self.hop_length, window=self.window, return_complex=True
+        )
+        power = spectrum[..., :-1].abs() ** 2  # (n_fft // 2 + 1, frames)
+        log_spec = torch.clamp(self.mel_filters.T @ power, min=1e-10).log10()
+        log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
+        return (log_spec + 4.0) / 4.0
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        encoder = self.encoder
+        lengths = batch["attention_mask"].sum(dim=1).tolist()
+        mels = [
+            self.log_mel(clip[:length])
+            for clip, length in zip(batch["input_values"], lengths, strict=True)
+        ]
+        mel_lengths = torch.tensor([mel.shape[1] for mel in mels], device=mels[0].device)
+        # (batch, frames, n_mels) -> (batch, n_mels, frames), zero-padded
+        mel_batch = nn.utils.rnn.pad_sequence([mel.T for mel in mels], batch_first=True)
+        mel_batch = mel_batch.transpose(1, 2)
+        mel_mask = _length_mask(mel_lengths, mel_batch.shape[2])  # (batch, mel_frames)
+        hidden = nn.functional.gelu(encoder.conv1(mel_batch)) * mel_mask.unsqueeze(1)
+        hidden = nn.functional.gelu(encoder.conv2(hidden))  # (batch, d_model, frames)
+        frame_lengths = (mel_lengths + 1) // 2  # conv2 has stride 2 and padding 1
+        n_frames = hidden.shape[2]
+        if n_frames > encoder.embed_positions.num_embeddings:
+            seconds = encoder.embed_positions.num_embeddings * 2 * self.hop_length / 16000
+            raise ValueError(
+                f"A clip is longer than Whisper's encoder accepts ({seconds:.0f} s at 16 kHz); "
+                "cut long recordings into shorter clips."
+            )
+        hidden = hidden.transpose(1, 2) + encoder.embed_positions.weight[:n_frames]
+        hidden = nn.functional.dropout(hidden, p=encoder.dropout, training=self.training)
+        frame_mask = _length_mask(frame_lengths, n_frames)  # (batch, frames)
+        # (batch, 1, 1, frames): added to the attention logits of every query and head
+        attention_bias = torch.zeros(frame_mask.shape, dtype=hidden.dtype, device=hidden.device)
+        attention_bias = attention_bias.masked_fill(~frame_mask, torch.finfo(hidden.dtype).min)
+        attention_bias = attention_bias[:, None, None, :]
+        for layer in encoder.layers:
+            if self.training and encoder.layerdrop > 0 and torch.rand([]) < encoder.layerdrop:
+                continue
+            output = layer(hidden, attention_bias)
+            hidden = output[0] if isinstance(output, tuple) else output
+        hidden = encoder.layer_norm(hidden)  # (batch, frames, d_model)
+        return masked_mean(hidden, frame_mask)
+
+
+def build_whisper(
+    data,
+    output_dim: int,
+    name_or_path=None,
+    pretrained: bool = True,
+    freeze_feature_encoder="auto",
+    trainable_layers=None,
+    **config_overrides,
+) -> WhisperEncoderStudent:
+    """A Whisper encoder student (default checkpoint: openai/whisper-tiny, 8 M encoder params).
+
+    whisper-tiny is the default because its encoder (4 layers, width 384) trains on a CPU;
+    pass ``name_or_path="openai/whisper-base"`` (or larger) for more capacity. Only the
+    encoder is kept; the decoder's weights are dropped after loading.
+
+    Parameters
+    ----------
+    data : list of ndarray
+        Prepared training clips (unused).
+    output_dim : int
+        The teacher's width.
+    name_or_path : str or path-like, optional
+        A local folder or Hugging Face id; defaults to ``"openai/whisper-tiny"``. Its
+        ``preprocessor_config.json`` gives the log-mel front end; a folder without one gets
+        ``WhisperFeatureExtractor`` defaults with the config's ``num_mel_bins``.
+    pretrained : bool, default=True
+        False builds a randomly initialised encoder from ``WhisperConfig()`` defaults (or the
+        config of ``name_or_path``) and the overrides, with a default front end of
+        ``num_mel_bins`` bands; nothing is downloaded.
+    freeze_feature_encoder : {"auto", True, False}, default="auto"
+        Freeze the two input convolutions; ``"auto"`` freezes them for pretrained models.
+    trainable_layers : int or None, default=None
+        Train only the top N encoder layers and the final layer norm.
+    **config_overrides
+        Fields of ``WhisperConfig``, e.g. ``encoder_layers=2, d_model=64``.
+
+    Returns
+    -------
+    encoder : WhisperEncoderStudent
+    """
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    checkpoint = "openai/whisper-tiny"
+    pretrained = _check_pretrained(pretrained)
+    config = _load_config(
+        WhisperConfig, "whisper", checkpoint, name_or_path, pretrained, config_overrides
+    )
+    encoder = _load_model(WhisperModel, config, "whisper", checkpoint, name_or_path, pretrained)
+    encoder = encoder.encoder
+    feature_extractor = None
+    if name_or_path is not None or pretrained:
+        try:
+            feature_extractor = WhisperFeatureExtractor.from_pretrained(
+                _source(name_or_path, checkpoint), local_files_only=not pretrained
+            )
+        except OSError:
+            feature_extractor = None  # a folder with weights only: the default front end
+    if feature_extractor is None or feature_extractor.feature_size != config.num_mel_bins:
+        feature_extractor = WhisperFeatureExtractor(feature_size=config.num_mel_bins)
+    front_end = nn.ModuleList([encoder.conv1, encoder.conv2])
+    _freeze(
+        [front_end, encoder.embed_positions],
+        encoder.layers,
+        trainable_layers,
+        _resolve_freeze(freeze_feature_encoder, pretrained),
+        front_end,
+    )
+    return WhisperEncoderStudent(encoder, feature_extractor)
