@@ -162,9 +162,9 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         with validation, ``valid_loss`` and ``valid_r1``. ``pandas.DataFrame(history_)``
         makes it a table.
     target_statistics_ : dict or None
-        For ``loss="cwcl"``, the CWCL targets of a few training batches measured before
-        training (:func:`cwcl_sk.diagnostics.kernel_diagnostics`); ``fit`` warns when they are
-        near uniform. History records also carry ``target_diagonal_mass``,
+        For ``loss="cwcl"``, the CWCL targets of a few batches of distinct teacher items,
+        measured before training (:func:`cwcl_sk.diagnostics.kernel_diagnostics`); ``fit``
+        warns when they are near uniform. History records also carry ``target_diagonal_mass``,
         ``target_effective_positives`` and ``target_relative_entropy`` of one batch an epoch.
     stop_reason_ : str
         Why the last training call ended: ``"max_epochs"``, ``"early_stopping"``,
@@ -496,7 +496,7 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
             warnings.warn(
                 f"kernel={self.kernel!r} gives near-uniform CWCL targets on these teacher "
                 f"embeddings: each row treats {statistics['effective_positives']:.1f} of "
-                f"{statistics['batch_size']:.0f} items as positives (entropy "
+                f"{statistics['batch_size']:.0f} distinct items as positives (entropy "
                 f"{statistics['relative_entropy']:.0%} of uniform), so the loss starts at its "
                 "floor and the student may learn little. Try kernel='exp', 'perplexity' or "
                 "MixtureKernel(alpha=0.5), or loss='clip'.",

@@ -55,12 +55,17 @@ def target_statistics(targets: torch.Tensor) -> dict:
 def kernel_diagnostics(
     teacher_embeddings, kernel="exp", batch_size: int = 128, n_batches: int = 8, random_state=0
 ) -> dict:
-    """Average :func:`target_statistics` over random batches of teacher embeddings.
+    """Average :func:`target_statistics` over random batches of distinct teacher embeddings.
+
+    Repeated teacher items (many clips of one transcript) are legitimate positives of each
+    other under any kernel; they are a property of the data, not of the kernel. So batches are
+    drawn from the distinct rows: the statistics say how the kernel treats *different* items,
+    which is what decides whether its targets collapse.
 
     Parameters
     ----------
     teacher_embeddings : array-like of shape (n_samples, dim)
-        The teacher's embeddings of the training pairs (with repeats, as in training).
+        The teacher's embeddings of the training pairs; repeated rows are counted once.
     kernel : str, WeightKernel or callable, default="exp"
     batch_size : int, default=128
     n_batches : int, default=8
@@ -73,7 +78,8 @@ def kernel_diagnostics(
     """
     from .kernels import target_matrix
 
-    embeddings = torch.as_tensor(np.asarray(teacher_embeddings, dtype=np.float32))
+    distinct = np.unique(np.asarray(teacher_embeddings, dtype=np.float32), axis=0)
+    embeddings = torch.as_tensor(distinct)
     rng = np.random.default_rng(random_state)
     size = min(batch_size, len(embeddings))
     rows = []
