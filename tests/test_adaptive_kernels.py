@@ -16,6 +16,15 @@ from cwcl_sk.kernels import (
     target_matrix,
 )
 
+REQUESTS = [
+    "wake me up at seven", "what is the weather tomorrow", "play some jazz music",
+    "turn off the kitchen lights", "how many calories are in an apple",
+    "send an email to my boss", "what time is it in tokyo", "set a timer for ten minutes",
+    "tell me a joke", "order a pizza for dinner", "remind me to call mom",
+    "how tall is the eiffel tower", "book a taxi to the airport", "volume up",
+    "read my new messages", "what is on my calendar today",
+]  # fmt: skip
+
 
 def random_teacher(n_items, dim=16, seed=0):
     generator = torch.Generator().manual_seed(seed)
@@ -126,29 +135,11 @@ def test_target_statistics_of_identity_and_uniform():
 def test_linear_kernel_on_minilm_requests_looks_collapsed():
     from cwcl_sk.encoders import make_teacher
 
-    requests = [
-        "wake me up at seven", "what is the weather tomorrow", "play some jazz music",
-        "turn off the kitchen lights", "how many calories are in an apple",
-        "send an email to my boss", "what time is it in tokyo", "set a timer for ten minutes",
-        "tell me a joke", "order a pizza for dinner", "remind me to call mom",
-        "how tall is the eiffel tower", "book a taxi to the airport", "volume up",
-        "read my new messages", "what is on my calendar today",
-    ]  # fmt: skip
-    embeddings = make_teacher("minilm", {}).encode(requests)
+    embeddings = make_teacher("minilm", {}).encode(REQUESTS)
     linear = kernel_diagnostics(embeddings, "linear", batch_size=16, n_batches=2)
     exp = kernel_diagnostics(embeddings, "exp", batch_size=16, n_batches=2)
     assert looks_collapsed(linear)
     assert not looks_collapsed(exp)
-
-
-REQUESTS = [
-    "wake me up at seven", "what is the weather tomorrow", "play some jazz music",
-    "turn off the kitchen lights", "how many calories are in an apple",
-    "send an email to my boss", "what time is it in tokyo", "set a timer for ten minutes",
-    "tell me a joke", "order a pizza for dinner", "remind me to call mom",
-    "how tall is the eiffel tower", "book a taxi to the airport", "volume up",
-    "read my new messages", "what is on my calendar today",
-]  # fmt: skip
 
 
 def _fit_requests(**params):
