@@ -55,7 +55,7 @@ EXPECTED_FAILURES = {
             "module itself, and deep-copied torch modules hash differently even when equal; "
             "tests/test_aligner.py checks that fit leaves a teacher module's weights unchanged."
         ),
-    }
+    },
 }
 
 
