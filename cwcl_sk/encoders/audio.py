@@ -149,8 +149,9 @@ class MelCNN(nn.Module):
         so clips with cleaner or longer pauses shift; on spoken digits from unseen speakers
         it did worse than ``"global"`` (see ``benchmarks/README.md``).
     augment : bool, default=True
-        In training mode, per clip: add a noise floor 30 to 70 dB below the maximum, warp the
-        mel axis by up to 10 % (as vocal tract length perturbation does, imitating other
+        In training mode, per clip: add a noise floor 30 to 70 dB below the maximum (with
+        inputs floored at ``top_db=40`` dB, only draws above -40 dB change anything), warp
+        the mel axis by up to 10 % (as vocal tract length perturbation does, imitating other
         speakers), stretch time by up to 15 %, and mask one band and one span of frames
         (SpecAugment).
     feature_mean, feature_scale : ndarray of shape (n_mels,), optional
