@@ -472,8 +472,9 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
             self.n_features_in_ = inputs.n_features(data)
         self.candidates_ = _as_array(uniques)
         self.candidate_embeddings_ = unique_embeddings
-        self._check_targets(unique_embeddings[inverse], random)
-        self._training_data = (data, unique_embeddings[inverse], self._validation_set(validation))
+        teacher_embeddings = unique_embeddings[inverse]  # (n_samples, dim), one row per pair
+        self._check_targets(teacher_embeddings, random)
+        self._training_data = (data, teacher_embeddings, self._validation_set(validation))
 
     def _check_targets(self, teacher_embeddings: np.ndarray, random) -> None:
         """Measure the CWCL targets of a few batches and warn when they are near uniform.

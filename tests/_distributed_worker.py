@@ -14,17 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _helpers import one_engine_step
 
 from cwcl_sk import CWCLAligner
 from cwcl_sk.distributed import get_rank, get_world_size, init_from_environment
 from cwcl_sk.losses import cwcl_loss
-from cwcl_sk.training import (
-    TrainingState,
-    _collated_chunks,
-    _step_chunks,
-    _Stepper,
-    plan_steps,
-)
+from cwcl_sk.training import TrainingState
 
 
 def step_pairs():
@@ -52,21 +47,7 @@ def step_gradients(mini_batch_size):
     def batch_loss(student_embeddings, teacher_embeddings, indices):
         return cwcl_loss(student_embeddings, teacher_embeddings, torch.exp(-logit_scale))
 
-    stepper = _Stepper(
-        state,
-        torch.from_numpy(teacher),
-        batch_loss,
-        torch.device("cpu"),
-        "32",
-        grad_cache=mini_batch_size is not None,
-    )
-    plans = plan_steps([np.arange(len(X))], mini_batch_size)
-    chunks = _step_chunks(plans, grad_cache=mini_batch_size is not None)
-    batches = _collated_chunks(
-        X, lambda data, rows: torch.from_numpy(data[rows]), chunks, 0, torch.device("cpu"), 0
-    )
-    model.train()
-    loss = stepper(plans[0], batches, {}, 1)
+    loss = one_engine_step(state, X, teacher, batch_loss, mini_batch_size)
     gradients = [parameter.grad.numpy().copy() for parameter in model.parameters()]
     return loss, [*gradients, logit_scale.grad.numpy().copy()]
 

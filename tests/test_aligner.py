@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from _helpers import PoisonableLinear
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
@@ -406,16 +407,6 @@ def test_keyboard_interrupt_keeps_completed_epochs(paired_features):
     assert len(aligner.history_) == 2
     assert aligner.stop_reason_ == "interrupted"
     assert aligner.transform(X).shape == teacher_embeddings.shape
-
-
-class PoisonableLinear(torch.nn.Linear):
-    """A linear student that returns NaN once ``poisoned`` is set, as a diverging model does."""
-
-    poisoned = False
-
-    def forward(self, features):
-        output = super().forward(features)
-        return output * float("nan") if self.poisoned else output
 
 
 def test_non_finite_loss_raises_and_keeps_last_good_weights(paired_features):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _helpers import PoisonableLinear, one_engine_step
 from sentence_transformers import SentenceTransformer
 from sklearn.model_selection import GridSearchCV
 
@@ -17,15 +18,7 @@ from cwcl_sk.callbacks import Callback
 from cwcl_sk.encoders.frozen import _DiskCache, _unique_float_rows
 from cwcl_sk.inputs import unique_rows
 from cwcl_sk.losses import cwcl_loss
-from cwcl_sk.training import (
-    MAX_LOGIT_SCALE,
-    TrainingState,
-    _collated_chunks,
-    _step_chunks,
-    _Stepper,
-    epoch_generators,
-    plan_steps,
-)
+from cwcl_sk.training import MAX_LOGIT_SCALE, TrainingState, epoch_generators
 
 FAST = {"max_epochs": 4, "batch_size": 16, "device": "cpu", "random_state": 0}
 
@@ -192,31 +185,14 @@ def _student(dropout=0.0, hidden=32, seed=0):
 
 def _one_step_gradients(model, X, teacher, mini_batch_size, seed=0):
     """Gradients of one engine step on the whole of X as one contrastive batch."""
-    # lr=0: the step leaves the weights alone and the gradients in .grad.
     state = TrainingState(model, torch.optim.SGD(model.parameters(), lr=0.0))
 
     def batch_loss(student_embeddings, teacher_embeddings, indices):
         return cwcl_loss(student_embeddings, teacher_embeddings, 0.1)
 
-    stepper = _Stepper(
-        state,
-        torch.from_numpy(teacher),
-        batch_loss,
-        torch.device("cpu"),
-        "32",
-        grad_cache=mini_batch_size is not None,
-    )
-    plans = plan_steps([np.arange(len(X))], mini_batch_size)
-
-    def collate(data, indices):
-        return torch.from_numpy(data[indices])
-
-    chunks = _step_chunks(plans, grad_cache=mini_batch_size is not None)
-    batches = _collated_chunks(X, collate, chunks, 0, torch.device("cpu"), 0)
-    model.train()
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        loss = stepper(plans[0], batches, {}, 1)
+        loss = one_engine_step(state, X, teacher, batch_loss, mini_batch_size)
     return loss, [parameter.grad.clone() for parameter in model.parameters()]
 
 
@@ -298,16 +274,6 @@ def test_grad_cache_fit_with_dropout_is_reproducible(paired_features):
     first = precomputed_aligner(**params).fit(X, teacher_embeddings)
     second = precomputed_aligner(**params).fit(X, teacher_embeddings)
     np.testing.assert_array_equal(first.transform(X), second.transform(X))
-
-
-class PoisonableLinear(torch.nn.Linear):
-    """A linear student that returns NaN once ``poisoned`` is set, as a diverging model does."""
-
-    poisoned = False
-
-    def forward(self, features):
-        output = super().forward(features)
-        return output * float("nan") if self.poisoned else output
 
 
 def test_non_finite_loss_with_grad_cache_keeps_the_last_good_epoch(paired_features):

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from ..inputs.audio import AudioInputs
+from .generic import standardization_statistics
 
 __all__ = [
     "MelCNN",
@@ -303,10 +304,7 @@ def build_mel_cnn(
     if normalize not in ("utterance", "global"):
         raise ValueError(f"student__normalize must be 'utterance' or 'global', got {normalize!r}.")
     frames = np.concatenate(data)  # (total_frames, n_mels)
-    mean = frames.mean(axis=0)
-    scale = frames.std(axis=0)
-    # Bands that never vary (above a file's Nyquist rate) keep scale 1 instead of blowing up.
-    scale = np.where(scale > 1e-6, scale, 1.0)
+    mean, scale = standardization_statistics(frames, min_scale=1e-6)
     return MelCNN(
         frames.shape[1],
         channels=channels,

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["MLP", "EmbeddingModel", "output_width"]
+__all__ = ["MLP", "EmbeddingModel", "output_width", "standardization_statistics"]
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
 
@@ -95,10 +95,7 @@ def build_mlp(
     hidden_sizes = _check_hidden_sizes(hidden_sizes)
     mean = scale = None
     if standardize:
-        mean = features.mean(axis=0)
-        scale = features.std(axis=0)
-        # Constant features keep scale 1 so they do not blow up to inf.
-        scale = np.where(scale > 1e-8, scale, 1.0)
+        mean, scale = standardization_statistics(features, min_scale=1e-8)
     return MLP(
         features.shape[1],
         output_dim,
@@ -108,6 +105,25 @@ def build_mlp(
         feature_mean=mean,
         feature_scale=scale,
     )
+
+
+def standardization_statistics(rows: np.ndarray, min_scale: float) -> tuple:
+    """Per-column mean and standard deviation of training rows, for a model's buffers.
+
+    Columns whose deviation is at most ``min_scale`` (constant features, mel bands above a
+    file's Nyquist rate) get scale 1, so that dividing by it cannot blow up to inf.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n_rows, n_columns)
+    min_scale : float
+
+    Returns
+    -------
+    mean, scale : ndarray of shape (n_columns,)
+    """
+    scale = rows.std(axis=0)
+    return rows.mean(axis=0), np.where(scale > min_scale, scale, 1.0)
 
 
 def _check_hidden_sizes(hidden_sizes) -> tuple[int, ...]:

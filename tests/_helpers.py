@@ -1,0 +1,40 @@
+"""Pieces shared by several test files (and by the distributed worker script)."""
+
+import numpy as np
+import torch
+
+from cwcl_sk.training import _collated_chunks, _step_chunks, _Stepper, plan_steps
+
+
+class PoisonableLinear(torch.nn.Linear):
+    """A linear student that returns NaN once ``poisoned`` is set, as a diverging model does."""
+
+    poisoned = False
+
+    def forward(self, features):
+        output = super().forward(features)
+        return output * float("nan") if self.poisoned else output
+
+
+def one_engine_step(state, X, teacher, batch_loss, mini_batch_size):
+    """Loss of one training-engine step on the whole of ``X`` as one contrastive batch.
+
+    With an optimiser of learning rate 0 the step leaves the weights alone and the gradients
+    in ``.grad``. ``mini_batch_size`` None is a plain step; a number turns on GradCache.
+    """
+    grad_cache = mini_batch_size is not None
+    stepper = _Stepper(
+        state,
+        torch.from_numpy(teacher),
+        batch_loss,
+        torch.device("cpu"),
+        "32",
+        grad_cache=grad_cache,
+    )
+    plans = plan_steps([np.arange(len(X))], mini_batch_size)
+    chunks = _step_chunks(plans, grad_cache=grad_cache)
+    batches = _collated_chunks(
+        X, lambda data, rows: torch.from_numpy(data[rows]), chunks, 0, torch.device("cpu"), 0
+    )
+    state.model.train()
+    return stepper(plans[0], batches, {}, 1)
