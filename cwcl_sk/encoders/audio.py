@@ -29,13 +29,22 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..inputs.audio import AudioInputs
+from ._transformers import (
+    _check_pretrained,
+    _freeze,
+    _load_config,
+    _load_model,
+    _resolve_freeze,
+    _source,
+    masked_mean,
+)
+from .activation_cache import ActivationCache, clip_digest
 from .generic import standardization_statistics
 
 __all__ = [
@@ -72,23 +81,6 @@ def speech_inputs(sampling_rate: int = 16000) -> AudioInputs:
     return AudioInputs(
         sampling_rate, model_sampling_rate=SPEECH_SAMPLING_RATE, min_samples=SPEECH_MIN_SAMPLES
     )
-
-
-def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over the positions where ``mask`` is true.
-
-    Parameters
-    ----------
-    hidden : torch.Tensor of shape (batch, length, width)
-    mask : torch.Tensor of shape (batch, length), bool
-
-    Returns
-    -------
-    pooled : torch.Tensor of shape (batch, width)
-    """
-    mask = mask.unsqueeze(-1)  # (batch, length, 1)
-    total = hidden.masked_fill(~mask, 0.0).sum(dim=1)  # (batch, width)
-    return total / mask.sum(dim=1).clamp_min(1).to(hidden.dtype)
 
 
 def _length_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
@@ -324,108 +316,6 @@ def _check_positive_int(name: str, value, low: int = 1) -> int:
     return int(value)
 
 
-# -- loading transformers models ------------------------------------------------------------
-
-
-def _source(name_or_path, checkpoint: str) -> str:
-    """Where to load from: ``name_or_path`` (``~`` expanded), else the default checkpoint."""
-    if name_or_path is None:
-        return checkpoint
-    source = os.path.expanduser(os.fspath(name_or_path))
-    looks_local = source.startswith((".", os.sep)) or os.path.isabs(source)
-    if looks_local and not os.path.exists(source):
-        raise FileNotFoundError(f"student__name_or_path={source!r} does not exist.")
-    return source
-
-
-def _load_config(config_class, student: str, checkpoint: str, name_or_path, pretrained, overrides):
-    """The model config: defaults, or read from ``name_or_path``; then the overrides."""
-    if name_or_path is None and not pretrained:
-        config = config_class()
-    else:
-        source = _source(name_or_path, checkpoint)
-        try:
-            # Without pretrained weights only a config already on disk or in the cache is used.
-            config = config_class.from_pretrained(source, local_files_only=not pretrained)
-        except (OSError, ValueError) as error:
-            raise OSError(
-                f"student={student!r} could not load {source!r}: {error}\nPass a local folder "
-                f"(student__name_or_path='path/to/{checkpoint.split('/')[-1]}'), run once with "
-                "network access to fill the Hugging Face cache, or train a randomly initialised "
-                "model with student__pretrained=False."
-            ) from error
-    fields = {name for name in config_class().to_dict() if not name.startswith("_")}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(
-            f"Unknown option(s) {', '.join(f'student__{name}' for name in unknown)} for "
-            f"student={student!r}: neither an option of the student (student__name_or_path, "
-            "student__pretrained, student__freeze_feature_encoder, student__trainable_layers, "
-            f"...) nor a field of {config_class.__name__} (e.g. student__num_hidden_layers)."
-        )
-    for name, value in overrides.items():
-        setattr(config, name, value)
-    return config
-
-
-def _load_model(model_class, config, student: str, checkpoint: str, name_or_path, pretrained):
-    if not pretrained:
-        return model_class(config)
-    source = _source(name_or_path, checkpoint)
-    try:
-        model = model_class.from_pretrained(source, config=config)
-    except (OSError, ValueError) as error:
-        raise OSError(
-            f"student={student!r} could not load the weights of {source!r}: {error}\nPass a "
-            "local folder with student__name_or_path=..., or use student__pretrained=False."
-        ) from error
-    return model.float()
-
-
-def _check_pretrained(pretrained) -> bool:
-    if not isinstance(pretrained, bool | np.bool_):
-        raise TypeError(f"student__pretrained must be True or False, got {pretrained!r}.")
-    return bool(pretrained)
-
-
-def _freeze(
-    modules_below, layers: nn.ModuleList, trainable_layers, freeze_feature_encoder, front_end
-):
-    """Apply ``freeze_feature_encoder`` and ``trainable_layers`` by turning off gradients.
-
-    ``modules_below`` are the parts under the transformer layers (front end, projections,
-    positional embeddings); with ``trainable_layers=N`` they and all but the top N layers are
-    frozen (``N=0`` trains the projection head only: a probe of the pooled features).
-    """
-    if freeze_feature_encoder:
-        front_end.requires_grad_(False)
-    if trainable_layers is None:
-        return
-    if (
-        isinstance(trainable_layers, bool)
-        or not isinstance(trainable_layers, numbers.Integral)
-        or not 0 <= trainable_layers <= len(layers)
-    ):
-        raise ValueError(
-            f"student__trainable_layers must be None (train all) or an integer in "
-            f"[0, {len(layers)}] (the model has {len(layers)} layers), got {trainable_layers!r}."
-        )
-    for module in [*modules_below, *layers[: len(layers) - int(trainable_layers)]]:
-        module.requires_grad_(False)
-
-
-def _resolve_freeze(freeze_feature_encoder, pretrained: bool) -> bool:
-    if isinstance(freeze_feature_encoder, str) and freeze_feature_encoder == "auto":
-        # A pretrained convolutional front end is worth keeping; a random one must learn.
-        return pretrained
-    if not isinstance(freeze_feature_encoder, bool | np.bool_):
-        raise TypeError(
-            "student__freeze_feature_encoder must be 'auto', True or False, got "
-            f"{freeze_feature_encoder!r}."
-        )
-    return bool(freeze_feature_encoder)
-
-
 # -- wav2vec2 and HuBERT --------------------------------------------------------------------
 
 
@@ -637,6 +527,10 @@ class WhisperEncoderStudent(nn.Module):
         and the log-mel spectrogram is computed here in torch, clip by clip, exactly as the
         extractor computes it (per-clip dynamic range of 8 decades, scaled by 1/4), without
         the padding to 30 s.
+    cache_frozen : bool, default=True
+        Keep each clip's output of the frozen part (front end and frozen bottom layers, see
+        :func:`build_whisper`) in an :class:`~cwcl_sk.encoders.activation_cache.ActivationCache`,
+        so that a clip passes through it once per fit instead of once per epoch.
 
     Notes
     -----
@@ -644,10 +538,13 @@ class WhisperEncoderStudent(nn.Module):
     module runs the encoder's own layers instead: both convolutions (zeroing padded frames
     between them), the first ``n_frames`` rows of the positional table, the transformer
     layers with an additive mask on padded frames, the final layer norm, then the mean over
-    real frames.
+    real frames. A clip's frames never see its batch, which is what makes caching them exact.
+
+    The frozen part runs without dropout or layer drop when cached, as frozen layers of a
+    teacher do; Whisper checkpoints use neither by default.
     """
 
-    def __init__(self, encoder: nn.Module, feature_extractor):
+    def __init__(self, encoder: nn.Module, feature_extractor, cache_frozen: bool = True):
         super().__init__()
         self.encoder = encoder
         self.n_fft = int(feature_extractor.n_fft)
@@ -658,6 +555,8 @@ class WhisperEncoderStudent(nn.Module):
         )
         self.register_buffer("mel_filters", mel_filters, persistent=False)
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+        self.cache_frozen = bool(cache_frozen)
+        self.activation_cache = ActivationCache()
 
     def log_mel(self, clip: torch.Tensor) -> torch.Tensor:
         """(samples,) -> (n_mels, samples // hop_length), as WhisperFeatureExtractor computes."""
@@ -669,13 +568,33 @@ class WhisperEncoderStudent(nn.Module):
         log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
         return (log_spec + 4.0) / 4.0
 
-    def forward(self, batch: dict) -> torch.Tensor:
+    def frozen_depth(self) -> int | None:
+        """How many bottom layers are frozen along with the front end; None if it trains."""
         encoder = self.encoder
+        if _trains(encoder.conv1, encoder.conv2, encoder.embed_positions):
+            return None
+        depth = 0
+        while depth < len(encoder.layers) and not _trains(encoder.layers[depth]):
+            depth += 1
+        return depth
+
+    def forward(self, batch: dict) -> torch.Tensor:
         lengths = batch["attention_mask"].sum(dim=1).tolist()
-        mels = [
-            self.log_mel(clip[:length])
-            for clip, length in zip(batch["input_values"], lengths, strict=True)
-        ]
+        clips = [clip[:length] for clip, length in zip(batch["input_values"], lengths, strict=True)]
+        depth = self.frozen_depth() if self.cache_frozen else None
+        if depth is None:
+            hidden, frame_mask = self._frames(clips, self.training)
+            hidden = self._layers(hidden, frame_mask, self.encoder.layers, self.training)
+        else:
+            hidden, frame_mask = self._cached_frozen_frames(clips, depth)
+            hidden = self._layers(hidden, frame_mask, self.encoder.layers[depth:], self.training)
+        hidden = self.encoder.layer_norm(hidden)  # (batch, frames, d_model)
+        return masked_mean(hidden, frame_mask)
+
+    def _frames(self, clips: list, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clips -> (batch, frames, d_model) input of the first layer, and the frame mask."""
+        encoder = self.encoder
+        mels = [self.log_mel(clip) for clip in clips]
         mel_lengths = torch.tensor([mel.shape[1] for mel in mels], device=mels[0].device)
         # (batch, frames, n_mels) -> (batch, n_mels, frames), zero-padded
         mel_batch = nn.utils.rnn.pad_sequence([mel.T for mel in mels], batch_first=True)
@@ -692,19 +611,52 @@ class WhisperEncoderStudent(nn.Module):
                 "cut long recordings into shorter clips."
             )
         hidden = hidden.transpose(1, 2) + encoder.embed_positions.weight[:n_frames]
-        hidden = nn.functional.dropout(hidden, p=encoder.dropout, training=self.training)
-        frame_mask = _length_mask(frame_lengths, n_frames)  # (batch, frames)
+        hidden = nn.functional.dropout(hidden, p=encoder.dropout, training=training)
+        return hidden, _length_mask(frame_lengths, n_frames)
+
+    def _layers(self, hidden, frame_mask, layers, training: bool) -> torch.Tensor:
+        """Run transformer ``layers`` with padded frames masked out of attention."""
         # (batch, 1, 1, frames): added to the attention logits of every query and head
         attention_bias = torch.zeros(frame_mask.shape, dtype=hidden.dtype, device=hidden.device)
         attention_bias = attention_bias.masked_fill(~frame_mask, torch.finfo(hidden.dtype).min)
         attention_bias = attention_bias[:, None, None, :]
-        for layer in encoder.layers:
-            if self.training and encoder.layerdrop > 0 and torch.rand([]) < encoder.layerdrop:
+        layerdrop = self.encoder.layerdrop if training else 0.0
+        for layer in layers:
+            if layerdrop > 0 and torch.rand([]) < layerdrop:
                 continue
             output = layer(hidden, attention_bias)
             hidden = output[0] if isinstance(output, tuple) else output
-        hidden = encoder.layer_norm(hidden)  # (batch, frames, d_model)
-        return masked_mean(hidden, frame_mask)
+        return hidden
+
+    def _cached_frozen_frames(self, clips: list, depth: int):
+        """The frozen part's output for each clip, from the cache or computed and stored."""
+        keys = [(depth, clip_digest(clip)) for clip in clips]
+        rows = [self.activation_cache.get(key) for key in keys]
+        missing = [index for index, row in enumerate(rows) if row is None]
+        if missing:
+            frozen_layers = self.encoder.layers[:depth]
+            was_training = [layer.training for layer in frozen_layers]
+            frozen_layers.eval()  # no dropout in the frozen part (see Notes)
+            try:
+                with torch.no_grad():
+                    hidden, mask = self._frames([clips[index] for index in missing], False)
+                    hidden = self._layers(hidden, mask, frozen_layers, False)
+            finally:
+                for layer, mode in zip(frozen_layers, was_training, strict=True):
+                    layer.train(mode)
+            for row, index, n_frames in zip(hidden, missing, mask.sum(dim=1).tolist(), strict=True):
+                rows[index] = row[:n_frames]
+                self.activation_cache.put(keys[index], rows[index])
+        device = clips[0].device
+        rows = [row.to(device) for row in rows]
+        frame_lengths = torch.tensor([len(row) for row in rows], device=device)
+        hidden = nn.utils.rnn.pad_sequence(rows, batch_first=True)
+        return hidden, _length_mask(frame_lengths, hidden.shape[1])
+
+
+def _trains(*modules: nn.Module) -> bool:
+    """Whether any parameter of ``modules`` requires a gradient."""
+    return any(parameter.requires_grad for module in modules for parameter in module.parameters())
 
 
 def build_whisper(
@@ -714,6 +666,7 @@ def build_whisper(
     pretrained: bool = True,
     freeze_feature_encoder="auto",
     trainable_layers=None,
+    cache_frozen: bool = True,
     **config_overrides,
 ) -> WhisperEncoderStudent:
     """A Whisper encoder student (default checkpoint: openai/whisper-tiny, 8 M encoder params).
@@ -740,6 +693,13 @@ def build_whisper(
         Freeze the two input convolutions; ``"auto"`` freezes them for pretrained models.
     trainable_layers : int or None, default=None
         Train only the top N encoder layers and the final layer norm.
+    cache_frozen : bool, default=True
+        Compute the frozen part (the front end, and the bottom layers that
+        ``trainable_layers`` freezes) once per clip and keep its output in memory (up to
+        4 GiB), instead of once per clip and epoch. With whisper-tiny and
+        ``trainable_layers=1`` this makes an epoch on a CPU about three times faster after
+        the first; a fit holds about 77 kB per second of training audio. Frozen layers then
+        run without dropout (Whisper checkpoints use none).
     **config_overrides
         Fields of ``WhisperConfig``, e.g. ``encoder_layers=2, d_model=64``.
 
@@ -774,4 +734,6 @@ def build_whisper(
         _resolve_freeze(freeze_feature_encoder, pretrained),
         front_end,
     )
-    return WhisperEncoderStudent(encoder, feature_extractor)
+    if not isinstance(cache_frozen, bool | np.bool_):
+        raise TypeError(f"student__cache_frozen must be True or False, got {cache_frozen!r}.")
+    return WhisperEncoderStudent(encoder, feature_extractor, cache_frozen=cache_frozen)
