@@ -63,7 +63,10 @@ from ..inputs import FeatureInputs, LogMelInputs
 from .audio import build_hubert, build_mel_cnn, build_wav2vec2, build_whisper, speech_inputs
 from .frozen import FrozenTeacher, ModuleTeacher, PrecomputedTeacher, SentenceTransformerTeacher
 from .generic import build_mlp
+from .image import build_cnn, build_vit, cnn_inputs, vit_inputs
+from .image_teacher import ImageTeacher, is_vision_model
 from .text import sentence_transformer_loader
+from .text_student import build_text_student, text_inputs
 
 __all__ = [
     "STUDENTS",
@@ -93,12 +96,15 @@ class StudentEntry:
     ``input_options`` names the ``student__*`` options it takes (e.g. the number of mel
     bands). ``build(data, output_dim, **options)`` gets the remaining options and returns the
     encoder module, before the projection head, for prepared training data.
+    ``shared_options`` go to both (a checkpoint's path names its model and its tokenizer or
+    image processor).
     """
 
     inputs: Callable
     build: Callable
     description: str
     input_options: tuple[str, ...] = ()
+    shared_options: tuple[str, ...] = ()
 
 
 TEACHERS: dict[str, TeacherEntry] = {
@@ -120,7 +126,28 @@ STUDENTS: dict[str, StudentEntry] = {
     "wav2vec2": StudentEntry(speech_inputs, build_wav2vec2, "wav2vec2 (facebook/wav2vec2-base)"),
     "hubert": StudentEntry(speech_inputs, build_hubert, "HuBERT (facebook/hubert-base-ls960)"),
     "whisper": StudentEntry(speech_inputs, build_whisper, "Whisper encoder (openai/whisper-tiny)"),
+    "cnn": StudentEntry(
+        cnn_inputs,
+        build_cnn,
+        "small CNN on images (fast on CPU, for small images such as 8x8 digits)",
+        input_options=("color_mode", "image_size"),
+    ),
+    "vit": StudentEntry(
+        vit_inputs,
+        build_vit,
+        "vision transformer (google/vit-base-patch16-224-in21k)",
+        shared_options=("name_or_path", "pretrained", "image_size", "num_channels"),
+    ),
+    "bert": StudentEntry(
+        text_inputs,
+        build_text_student,
+        "trainable text model (bundled all-MiniLM-L6-v2, BERT architecture; offline)",
+        input_options=("max_length",),
+        shared_options=("name_or_path", "pretrained"),
+    ),
 }
+# Any transformers text model: "text" reads better than "bert" with a RoBERTa checkpoint.
+STUDENTS["text"] = STUDENTS["bert"]
 
 _TEACHER_OPTIONS = {"batch_size"}
 
@@ -158,6 +185,8 @@ def make_teacher(teacher, options: dict, device="cpu") -> FrozenTeacher:
         if teacher in TEACHERS:
             source = TEACHERS[teacher].source
             name = source or "all-MiniLM-L6-v2 (bundled)"
+        elif is_vision_model(teacher):
+            return ImageTeacher(teacher, batch_size=batch_size, device=device)
         else:
             source = name = teacher
         loader = sentence_transformer_loader(source, str(device))
@@ -214,8 +243,10 @@ def student_inputs(student, options: dict | None = None, sampling_rate: int = 16
         entry = STUDENTS[student]
         build_options = _build_options(entry)
         if build_options is not None:
-            _check_options(options, [*entry.input_options, *build_options], "student", student)
-        handler_options = {name: options[name] for name in entry.input_options if name in options}
+            allowed = [*entry.input_options, *entry.shared_options, *build_options]
+            _check_options(options, allowed, "student", student)
+        handler_names = (*entry.input_options, *entry.shared_options)
+        handler_options = {name: options[name] for name in handler_names if name in options}
         return entry.inputs(sampling_rate=sampling_rate, **handler_options)
     if isinstance(student, nn.Module):
         _check_options(options, (), "student", type(student).__name__)

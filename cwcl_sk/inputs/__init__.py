@@ -15,19 +15,25 @@ from .arrays import (
     unique_rows,
 )
 from .audio import AudioInputs, LogMelInputs, load_audio, log_mel_spectrogram, pad_batch
-from .text import check_texts
+from .images import ImageInputs, ImageItem, load_images, resize_images
+from .text import TokenizedTextInputs, check_texts
 
 __all__ = [
     "AudioInputs",
     "FeatureInputs",
+    "ImageInputs",
+    "ImageItem",
     "LogMelInputs",
+    "TokenizedTextInputs",
     "check_embeddings",
     "check_features",
     "check_same_length",
     "check_texts",
     "is_integer",
     "load_audio",
+    "load_images",
     "log_mel_spectrogram",
     "pad_batch",
+    "resize_images",
     "unique_rows",
 ]

@@ -1,12 +1,13 @@
-"""Text inputs: captions, transcripts and label prompts for text encoders."""
+"""Text inputs: captions, transcripts and label prompts for text encoders, and their tokens."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
-__all__ = ["check_texts"]
+__all__ = ["TokenizedTextInputs", "check_texts"]
 
 
 def check_texts(y, argument: str = "y") -> list[str]:
@@ -42,3 +43,68 @@ def check_texts(y, argument: str = "y") -> list[str]:
         if not item.strip():
             raise ValueError(f"{argument}[{index}] is an empty string; expected text.")
     return items
+
+
+class TokenizedTextInputs:
+    """Texts for a trainable text encoder: tokenised once by its tokenizer, batched with masks.
+
+    Parameters
+    ----------
+    tokenizer : transformers tokenizer
+        The student's own tokenizer.
+    max_length : int, default=128
+        Longer texts are truncated to this many tokens (special tokens included).
+    sampling_rate : int, optional
+        Ignored (texts have none); accepted so every handler shares one signature.
+
+    Examples
+    --------
+    >>> from transformers import AutoTokenizer
+    >>> from cwcl_sk.encoders.text import bundled_minilm_path
+    >>> from cwcl_sk.inputs import TokenizedTextInputs
+    >>> inputs = TokenizedTextInputs(AutoTokenizer.from_pretrained(bundled_minilm_path()))
+    >>> data = inputs.prepare(["a cat", "a small black dog"])
+    >>> inputs.collate(data, [0, 1])["attention_mask"].tolist()
+    [[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]]
+    """
+
+    kind = "text"
+
+    def __init__(self, tokenizer, max_length: int = 128, sampling_rate: int | None = None):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.sampling_rate = sampling_rate
+
+    def prepare(self, X, argument: str = "X") -> list[np.ndarray]:
+        """Validate the texts (see :func:`check_texts`) and tokenise each.
+
+        Returns
+        -------
+        token_ids : list of ndarray of shape (n_tokens_i,), dtype int64
+        """
+        if isinstance(self.max_length, bool) or not isinstance(self.max_length, int):
+            raise TypeError(
+                f"student__max_length must be an integer >= 2, got {self.max_length!r}."
+            )
+        if self.max_length < 2:
+            raise ValueError(
+                f"student__max_length must be an integer >= 2, got {self.max_length!r}."
+            )
+        texts = check_texts(X, argument)
+        encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length)
+        return [np.asarray(ids, dtype=np.int64) for ids in encoded["input_ids"]]
+
+    def collate(self, data: list[np.ndarray], indices) -> dict[str, torch.Tensor]:
+        """The texts ``indices`` as ``input_ids`` (batch, max_tokens) and ``attention_mask``."""
+        sequences = [data[index] for index in indices]
+        length = max(len(sequence) for sequence in sequences)
+        pad_id = self.tokenizer.pad_token_id or 0
+        input_ids = np.full((len(sequences), length), pad_id, dtype=np.int64)
+        attention_mask = np.zeros((len(sequences), length), dtype=np.int64)
+        for row, sequence in enumerate(sequences):
+            input_ids[row, : len(sequence)] = sequence
+            attention_mask[row, : len(sequence)] = 1
+        return {
+            "input_ids": torch.from_numpy(input_ids),
+            "attention_mask": torch.from_numpy(attention_mask),
+        }
