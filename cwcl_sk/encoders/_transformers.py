@@ -133,3 +133,14 @@ def _resolve_freeze(freeze_feature_encoder, pretrained: bool) -> bool:
             f"{freeze_feature_encoder!r}."
         )
     return bool(freeze_feature_encoder)
+
+
+def _layer_stack(model: nn.Module):
+    """The stack of transformer layers (BERT, RoBERTa, DistilBERT, ViT, ... layouts), or None."""
+    for path in ("encoder.layer", "transformer.layer", "encoder.layers", "layers", "layer"):
+        module = model
+        for name in path.split("."):
+            module = getattr(module, name, None)
+        if isinstance(module, nn.ModuleList):
+            return module
+    return None

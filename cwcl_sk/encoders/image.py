@@ -27,7 +27,14 @@ import torch
 from torch import nn
 
 from ..inputs.images import ImageInputs
-from ._transformers import _check_pretrained, _freeze, _load_config, _load_model, _source
+from ._transformers import (
+    _check_pretrained,
+    _freeze,
+    _layer_stack,
+    _load_config,
+    _load_model,
+    _source,
+)
 from .generic import standardization_statistics
 
 __all__ = [
@@ -378,5 +385,6 @@ def build_vit(
         ViTConfig, "vit", VIT_CHECKPOINT, name_or_path, pretrained, config_overrides
     )
     model = _load_model(ViTModel, config, "vit", VIT_CHECKPOINT, name_or_path, pretrained)
-    _freeze([model.embeddings], model.encoder.layer, trainable_layers, False, model.embeddings)
+    # transformers 5 keeps ViT's layers in model.layers, earlier versions in model.encoder.layer
+    _freeze([model.embeddings], _layer_stack(model), trainable_layers, False, model.embeddings)
     return VisionTransformerStudent(model)

@@ -26,6 +26,7 @@ import torch
 from ..inputs.images import ImageItem, load_images
 from .frozen import FrozenTeacher, _normalise
 from .image import load_image_processor, vision_inputs
+from .text import _quiet_transformers
 
 __all__ = ["IMAGE_PREFIX", "ImageTeacher", "is_vision_model", "load_vision_model"]
 
@@ -113,31 +114,11 @@ def load_vision_model(name_or_path: str, device: str = "cpu"):
 
 
 def _load(name_or_path: str, device: str):
-    from transformers import (
-        AutoConfig,
-        AutoModel,
-        CLIPVisionModel,
-        CLIPVisionModelWithProjection,
-    )
-
-    source = (
-        str(Path(name_or_path).expanduser())
-        if Path(name_or_path).expanduser().exists()
-        else name_or_path
-    )
+    local = Path(name_or_path).expanduser()
+    source = str(local) if local.exists() else name_or_path
     try:
-        config = AutoConfig.from_pretrained(source)
-        if config.model_type in _CLIP_TYPES:
-            model, info = CLIPVisionModelWithProjection.from_pretrained(
-                source, output_loading_info=True
-            )
-            pooling = "image_embeds"
-            if any("visual_projection" in name for name in info["missing_keys"]):
-                # A vision tower saved without CLIP's projection: its pooled output instead.
-                model, pooling = CLIPVisionModel.from_pretrained(source), "pooler_output"
-        else:
-            model = AutoModel.from_pretrained(source)
-            pooling = "pooler_output" if getattr(model, "pooler", None) is not None else "mean"
+        with _quiet_transformers():
+            model, pooling, config = _from_pretrained(source)
     except (OSError, ValueError) as error:
         raise OSError(
             f"teacher: could not load {name_or_path!r} as an image model ({error}). Use a "
@@ -147,6 +128,21 @@ def _load(name_or_path: str, device: str):
         ) from error
     model.float().to(device).eval().requires_grad_(False)
     return model, pooling, config
+
+
+def _from_pretrained(source: str):
+    """(model, pooling, config) of a vision checkpoint; see the module docstring."""
+    from transformers import AutoConfig, AutoModel, CLIPVisionModel, CLIPVisionModelWithProjection
+
+    config = AutoConfig.from_pretrained(source)
+    if config.model_type not in _CLIP_TYPES:
+        model = AutoModel.from_pretrained(source)
+        return model, "pooler_output" if getattr(model, "pooler", None) else "mean", config
+    model, info = CLIPVisionModelWithProjection.from_pretrained(source, output_loading_info=True)
+    if any("visual_projection" in name for name in info["missing_keys"]):
+        # A vision tower saved without CLIP's projection: its pooled output instead.
+        return CLIPVisionModel.from_pretrained(source), "pooler_output", config
+    return model, "image_embeds", config
 
 
 def _pool(output, pooling: str) -> torch.Tensor:

@@ -20,7 +20,14 @@ import torch
 from torch import nn
 
 from ..inputs.text import TokenizedTextInputs
-from ._transformers import _check_pretrained, _freeze, _load_config, _load_model, masked_mean
+from ._transformers import (
+    _check_pretrained,
+    _freeze,
+    _layer_stack,
+    _load_config,
+    _load_model,
+    masked_mean,
+)
 from .text import bundled_minilm_path
 
 __all__ = ["TransformerTextStudent", "build_text_student", "text_inputs"]
@@ -85,17 +92,6 @@ class TransformerTextStudent(nn.Module):
         return masked_mean(hidden, mask.bool())  # (batch, hidden_size)
 
 
-def _layers(model: nn.Module):
-    """The stack of transformer layers (BERT, RoBERTa, DistilBERT, ... layouts), or None."""
-    for path in ("encoder.layer", "transformer.layer", "encoder.layers", "layers"):
-        module = model
-        for name in path.split("."):
-            module = getattr(module, name, None)
-        if isinstance(module, nn.ModuleList):
-            return module
-    return None
-
-
 def build_text_student(
     data,
     output_dim: int,
@@ -137,7 +133,7 @@ def build_text_student(
         model = _load_model(AutoModel, config, "bert", source, source, pretrained)
     else:
         model = AutoModel.from_config(config)
-    layers = _layers(model)
+    layers = _layer_stack(model)
     if trainable_layers is not None:
         if layers is None:
             raise ValueError(

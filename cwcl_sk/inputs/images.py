@@ -307,7 +307,8 @@ def resize_images(images: list[np.ndarray], size: tuple[int, int]) -> np.ndarray
     height, width = size
     resized = []
     for image in images:
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+        # A copy: loaded images are read-only (they are cache keys), torch wants writable.
+        tensor = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1)[None]
         if tuple(tensor.shape[2:]) != (height, width):
             tensor = torch.nn.functional.interpolate(
                 tensor, size=(height, width), mode="bilinear", align_corners=False, antialias=True
