@@ -940,6 +940,11 @@ def _placeholder_inputs(fitted: dict, sampling_rate: int):
         return np.zeros((2, fitted["n_features_in_"]), dtype=np.float32)
     if kind == "audio":
         return [np.zeros(sampling_rate, dtype=np.float32) for _ in range(2)]
+    if kind == "image":
+        # Large enough that every stage of the cnn student pools, as it does in training.
+        return np.zeros((2, 64, 64, 3), dtype=np.uint8)
+    if kind == "text":
+        return ["placeholder", "placeholder"]
     raise ValueError(f"Cannot rebuild a student whose inputs are of kind {kind!r}.")
 
 

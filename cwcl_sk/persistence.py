@@ -126,18 +126,33 @@ def save_aligner(aligner, directory) -> Path:
         "history_": aligner.history_,
         "n_features_in_": getattr(aligner, "n_features_in_", None),
         "input_kind": aligner._student_inputs().kind,
-        "candidates_": None if aligner.candidates_.ndim == 2 else aligner.candidates_.tolist(),
+        "candidates_": _candidates_for_json(aligner.candidates_),
         "base_seed": aligner._base_seed,
     }
     (directory / "config.json").write_text(json.dumps(config, indent=2))
     (directory / "fitted.json").write_text(json.dumps(fitted, indent=2, default=float))
     save_model(aligner.student_, str(directory / "student.safetensors"))
     candidates = np.ascontiguousarray(aligner.candidate_embeddings_)
-    save_file(
-        {"candidate_embeddings": torch.from_numpy(candidates)},
-        str(directory / "candidates.safetensors"),
-    )
+    tensors = {"candidate_embeddings": torch.from_numpy(candidates)}
+    if _holds_images(aligner.candidates_):
+        # Image candidates (an image teacher) are pixels: tensors, not JSON.
+        for index, item in enumerate(aligner.candidates_):
+            tensors[f"candidate_image_{index}"] = torch.from_numpy(np.array(item.pixels))
+    save_file(tensors, str(directory / "candidates.safetensors"))
     return directory
+
+
+def _holds_images(candidates) -> bool:
+    from .inputs import ImageItem
+
+    return candidates.ndim == 1 and len(candidates) > 0 and isinstance(candidates[0], ImageItem)
+
+
+def _candidates_for_json(candidates):
+    """Texts as a list; None for embedding rows and images (kept in candidates.safetensors)."""
+    if candidates.ndim == 2 or _holds_images(candidates):
+        return None
+    return candidates.tolist()
 
 
 def _read_json(path: Path) -> dict:
@@ -174,10 +189,17 @@ def load_aligner(directory, device="cpu"):
     parameters = {name: _decode_parameter(value) for name, value in config["parameters"].items()}
     parameters["device"] = device
     aligner = CWCLAligner(**parameters)
-    candidates = load_file(str(directory / "candidates.safetensors"))["candidate_embeddings"]
+    tensors = load_file(str(directory / "candidates.safetensors"))
+    if "candidate_image_0" in tensors:
+        from .inputs import ImageItem
+
+        fitted["candidates_"] = [
+            ImageItem(tensors[f"candidate_image_{index}"].numpy())
+            for index in range(len(tensors["candidate_embeddings"]))
+        ]
     aligner._restore_fitted(
         fitted=fitted,
-        candidate_embeddings=candidates.numpy(),
+        candidate_embeddings=tensors["candidate_embeddings"].numpy(),
         load_student=lambda model: load_model(model, str(directory / "student.safetensors")),
     )
     return aligner

@@ -223,3 +223,12 @@ def test_image_student_against_an_image_teacher(vit_folder, images):
     ).fit(X, X)
     assert aligner.transform(X).shape == (18, 32)
     assert isinstance(aligner.predict(X[:2])[0], ImageItem)
+
+
+def test_cnn_aligner_saves_and_loads(images, tmp_path):
+    X, names = images
+    aligner = CWCLAligner(
+        teacher="minilm", student="cnn", student__widths=(8, 16), student__color_mode="L", **FAST
+    ).fit(X, names)
+    loaded = CWCLAligner.load(aligner.save(tmp_path / "saved"))
+    np.testing.assert_allclose(loaded.transform(X), aligner.transform(X), atol=1e-6)

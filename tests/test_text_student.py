@@ -106,3 +106,13 @@ def test_text_student_rejects_bad_texts_by_index(folders, pairs):
         aligner.fit([captions[0], 3, *captions[2:]], images)
     with pytest.raises(ValueError, match=r"y\[0\] has float pixels"):
         aligner.fit(captions, images * 255)
+
+
+def test_text_student_aligner_saves_and_loads_with_its_image_candidates(folders, pairs, tmp_path):
+    captions, images = pairs
+    aligner = CWCLAligner(
+        teacher=folders["vit"], student="bert", student__name_or_path=folders["bert"], **FAST
+    ).fit(captions, images)
+    loaded = CWCLAligner.load(aligner.save(tmp_path / "saved"))
+    np.testing.assert_allclose(loaded.transform(captions), aligner.transform(captions), atol=1e-6)
+    assert list(loaded.predict(captions)) == list(aligner.predict(captions))
