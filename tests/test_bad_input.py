@@ -72,6 +72,30 @@ def corrupt_audio_files():
     return [str(path) for path in paths]
 
 
+IMAGE = np.full((8, 8), 0.5, dtype=np.float32)
+
+
+def fit_images(X, **params):
+    return lambda: CWCLAligner(student="cnn", **{**FAST, **params}).fit(X, AUDIO_TEXTS)
+
+
+def corrupt_image_files():
+    """Two .png files that hold text, not pixels."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp())
+    paths = [folder / "first.png", folder / "second.png"]
+    for path in paths:
+        path.write_text("this is not a png file")
+    return [str(path) for path in paths]
+
+
+def with_pixel(value, dtype=np.float32):
+    image = IMAGE.astype(dtype)
+    image[3, 4] = value
+    return [IMAGE.astype(dtype), image]
+
+
 def with_sample(value):
     clip = CLIP.copy()
     clip[5] = value
@@ -190,6 +214,26 @@ TABLE = [
              ValueError, ("X[0]", "could not be decoded")),
     BadInput("audio paths and arrays mixed", fit_audio([CLIP, "no-such-file.wav"]), TypeError,
              ("X", "mixes file paths and arrays")),
+    BadInput("missing image file", fit_images(["no-such-file.png", "no-such-file-either.png"]),
+             FileNotFoundError, ("X[0]", "no such image file")),
+    BadInput("unreadable or corrupt image file", lambda: fit_images(corrupt_image_files())(),
+             ValueError, ("X[0]", "could not be decoded as an image")),
+    BadInput("one 2-D array given as a set of images", fit_images(IMAGE), ValueError,
+             ("X", "2-D", "grayscale image")),
+    BadInput("image of an integer dtype other than uint8", fit_images(with_pixel(3, np.int16)),
+             TypeError, ("X[0]", "int16", "uint8")),
+    BadInput("NaN in an image", fit_images(with_pixel(np.nan)), ValueError, ("X[1]", "NaN")),
+    BadInput("empty image", fit_images([IMAGE, IMAGE[:0]]), ValueError,
+             ("X[1]", "empty image")),
+    BadInput("float image outside [0, 1]", fit_images([IMAGE, IMAGE * 255]), ValueError,
+             ("X[1]", "[0, 1]", "/ 255")),
+    BadInput("image with 5 channels", fit_images([IMAGE, np.zeros((8, 8, 5))]), ValueError,
+             ("X[1]", "5 channels")),
+    BadInput("images of mixed kinds (array and PIL image)",
+             lambda: fit_images([IMAGE, __import__("PIL.Image").Image.new("L", (8, 8))])(),
+             TypeError, ("X", "mixes kinds", "X[1] is a PIL image")),
+    BadInput("image paths and arrays mixed", fit_images([IMAGE, "no-such-file.png"]), TypeError,
+             ("X", "mixes file paths and images")),
     BadInput("validation_data that is not a pair",
              lambda: CWCLAligner(teacher="precomputed", **FAST).fit(
                  FEATURES, EMBEDDINGS, validation_data=FEATURES), ValueError,
