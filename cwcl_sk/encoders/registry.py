@@ -12,7 +12,14 @@ alias              resolves to
 ``"mpnet"``        sentence-transformers/all-mpnet-base-v2 (768-d; needs the Hugging Face
                    cache or network).
 ``"precomputed"``  ``y`` is already an (n_samples, dim) array of teacher embeddings.
-other string       a local folder or Hugging Face id loaded with sentence-transformers.
+``"image:<id>"``   an image teacher (:class:`~cwcl_sk.encoders.image_teacher.ImageTeacher`):
+                   a transformers vision model or CLIP vision tower, frozen and pooled
+                   (CLIP: ``image_embeds``; else ``pooler_output`` or the mean of the last
+                   hidden state); ``y`` holds images.
+other string       a local folder (or cached Hugging Face id) whose ``config.json`` describes
+                   images (a ``vision_config`` or ``num_channels`` field) and which has no
+                   sentence-transformers ``modules.json``: an image teacher, as with
+                   ``"image:"``; anything else is loaded with sentence-transformers (text).
 object             a ``SentenceTransformer`` (text) or any ``torch.nn.Module`` (numeric ``y``).
 =================  =======================================================================
 
@@ -44,6 +51,25 @@ alias              resolves to
                    own log-mel front end, without padding to 30 s; the options of
                    ``"wav2vec2"`` except ``normalize_waveform``, with ``WhisperConfig`` fields
                    (``student__encoder_layers``, ``student__d_model``, ...).
+``"cnn"``          :class:`~cwcl_sk.encoders.image.ImageCNN` on images (arrays, PIL images
+                   or files): three stages of 3x3 convolutions, fast on a CPU for small
+                   images; options ``student__color_mode`` ("RGB"; "L" for grayscale),
+                   ``student__image_size`` (None: keep the images' common size),
+                   ``student__widths`` ((32, 64, 128)), ``student__dropout`` (0.1),
+                   ``student__augment`` (True: small rotations, scalings and shifts).
+``"vit"``          google/vit-base-patch16-224-in21k (``transformers.ViTModel``), mean of the
+                   last hidden states; images resized and normalised by the checkpoint's
+                   image processor. Options ``student__name_or_path``,
+                   ``student__pretrained`` (False: random init, no download),
+                   ``student__trainable_layers``, and any ``ViTConfig`` field
+                   (``student__hidden_size=32``, ``student__image_size=8``, ...).
+``"bert"``         a trainable text model (``transformers.AutoModel``), masked mean pooling:
+                   by default the bundled all-MiniLM-L6-v2 (BERT architecture, offline), for
+                   the LiT direction (``X`` captions, ``y`` images for an image teacher).
+                   Options ``student__name_or_path`` (any text model), ``student__pretrained``
+                   (False: random init from its config), ``student__trainable_layers``,
+                   ``student__max_length`` (128 tokens) and config fields.
+``"text"``         the same as ``"bert"``, for checkpoints of other architectures.
 object             any ``torch.nn.Module`` mapping a float32 (batch, n_features) tensor to
                    (batch, width); a projection head is added when width differs from the
                    teacher's.
