@@ -28,7 +28,7 @@ from ._transformers import (
     _load_model,
     masked_mean,
 )
-from .text import bundled_minilm_path
+from .text import _quiet_transformers, bundled_minilm_path
 
 __all__ = ["TransformerTextStudent", "build_text_student", "text_inputs"]
 
@@ -130,7 +130,8 @@ def build_text_student(
     source = _default_source(name_or_path)
     config = _load_config(AutoConfig, "bert", source, source, pretrained, config_overrides)
     if pretrained:
-        model = _load_model(AutoModel, config, "bert", source, source, pretrained)
+        with _quiet_transformers():  # verbose=0 must print no loading progress bar
+            model = _load_model(AutoModel, config, "bert", source, source, pretrained)
     else:
         model = AutoModel.from_config(config)
     layers = _layer_stack(model)
