@@ -343,3 +343,106 @@ def test_mel_cnn_recognises_digits_of_an_unseen_speaker_zero_shot():
     accuracy = classifier.score(corpus.clips_where(~train), corpus.digits[~train])
     # Measured 0.78 (torch 2.13 CPU, one thread, about 25 s); chance is 0.10.
     assert accuracy > 0.65
+
+
+# -- Whisper: the frozen part computed once per clip --------------------------------------------
+
+
+def _whisper_student(checkpoints, **options):
+    from cwcl_sk.encoders.audio import build_whisper
+
+    torch.manual_seed(0)
+    return build_whisper(None, 384, name_or_path=checkpoints / "whisper", **options)
+
+
+def _batch(clips):
+    from cwcl_sk.encoders.audio import speech_inputs
+
+    inputs = speech_inputs()
+    return inputs.collate(inputs.prepare(clips), np.arange(len(clips)))
+
+
+@pytest.mark.parametrize("trainable_layers", [None, 0, 1, 2])
+def test_whisper_cached_frozen_part_gives_the_uncached_embeddings(
+    trainable_layers, checkpoints, speech_data
+):
+    clips = speech_data[0][:6]
+    cached = _whisper_student(
+        checkpoints, trainable_layers=trainable_layers, freeze_feature_encoder=True
+    )
+    uncached = _whisper_student(
+        checkpoints,
+        trainable_layers=trainable_layers,
+        freeze_feature_encoder=True,
+        cache_frozen=False,
+    )
+    uncached.load_state_dict(cached.state_dict())
+    expected = uncached(_batch(clips))
+    first = cached(_batch(clips))
+    # Second pass in another batch composition and order: read from the cache.
+    again = cached(_batch(clips[::-1]))
+    torch.testing.assert_close(first, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(again, expected.flip(0), atol=1e-5, rtol=1e-5)
+    assert cached.activation_cache.hits == 6 and len(cached.activation_cache) == 6
+
+
+def test_whisper_cache_keeps_gradients_of_the_trainable_layers(checkpoints, speech_data):
+    student = _whisper_student(checkpoints, trainable_layers=1)
+    student.train()
+    for _ in range(2):  # the second pass reads the frozen part from the cache
+        student.zero_grad()
+        student(_batch(speech_data[0][:4])).sum().backward()
+        top_layer = student.encoder.layers[1]
+        assert all(parameter.grad is not None for parameter in top_layer.parameters())
+        assert all(parameter.grad is None for parameter in student.encoder.layers[0].parameters())
+    assert student.frozen_depth() == 1 and student.activation_cache.hits == 4
+
+
+def test_whisper_cache_is_off_while_the_front_end_trains(checkpoints, speech_data):
+    student = _whisper_student(checkpoints, freeze_feature_encoder=False)
+    assert student.frozen_depth() is None
+    student(_batch(speech_data[0][:3]))
+    assert len(student.activation_cache) == 0
+
+
+def test_whisper_cache_is_not_pickled_or_copied(checkpoints, speech_data):
+    import copy
+    import pickle
+
+    student = _whisper_student(checkpoints, trainable_layers=1)
+    student(_batch(speech_data[0][:3]))
+    assert len(student.activation_cache) == 3
+    assert len(pickle.loads(pickle.dumps(student)).activation_cache) == 0
+    assert len(copy.deepcopy(student).activation_cache) == 0
+    assert not any("activation_cache" in key for key in student.state_dict())
+
+
+def test_whisper_fit_with_cache_matches_fit_without(checkpoints, speech_data):
+    options = {"student__name_or_path": checkpoints / "whisper", "student__trainable_layers": 1}
+    cached = _fitted("whisper", speech_data, **options)
+    uncached = _fitted("whisper", speech_data, student__cache_frozen=False, **options)
+    np.testing.assert_allclose(
+        cached.transform(speech_data[0]), uncached.transform(speech_data[0]), atol=1e-5
+    )
+
+
+def test_whisper_bad_cache_frozen_is_named(checkpoints, speech_data):
+    with pytest.raises(TypeError, match="student__cache_frozen must be True or False"):
+        _fitted(
+            "whisper",
+            speech_data,
+            student__name_or_path=checkpoints / "whisper",
+            student__cache_frozen="yes",
+        )
+
+
+def test_activation_cache_stops_filling_at_its_bound():
+    from cwcl_sk.encoders.activation_cache import ActivationCache
+
+    cache = ActivationCache(max_bytes=3 * 4 * 10)  # three rows of 10 float32
+    for key in range(5):
+        cache.put(key, torch.full((10,), float(key)))
+    assert len(cache) == 3 and cache.n_bytes == 120
+    assert cache.get(4) is None and torch.equal(cache.get(2), torch.full((10,), 2.0))
+    cache.clear()
+    assert len(cache) == 0 and cache.n_bytes == 0 and cache.hits == 0

@@ -726,6 +726,9 @@ def build_whisper(
             feature_extractor = None  # a folder with weights only: the default front end
     if feature_extractor is None or feature_extractor.feature_size != config.num_mel_bins:
         feature_extractor = WhisperFeatureExtractor(feature_size=config.num_mel_bins)
+    # Whisper's positions are fixed sinusoids, which WhisperEncoder marks frozen; loading a
+    # checkpoint with from_pretrained turns them trainable again, so freeze them here.
+    encoder.embed_positions.requires_grad_(False)
     front_end = nn.ModuleList([encoder.conv1, encoder.conv2])
     _freeze(
         [front_end, encoder.embed_positions],
