@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -36,6 +34,9 @@ from sklearn.model_selection import train_test_split
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
+sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+
+from _common import LOSSES, machine, mean_sd, plus_minus, table_lines, write_results  # noqa: E402
 
 from cwcl_sk import CWCLAligner, ZeroShotClassifier  # noqa: E402
 
@@ -48,13 +49,7 @@ PROMPTS = {
     "unseen templates": ("a scanned image of the number {}", "a small picture of a {}"),
 }
 
-LOSSES = {
-    "CL": {"loss": "clip"},
-    "CWCL exp": {"loss": "cwcl", "kernel": "exp"},
-    "CWCL linear": {"loss": "cwcl", "kernel": "linear"},
-    "CWCL perplexity": {"loss": "cwcl", "kernel": "perplexity"},
-    "CWCL mixture": {"loss": "cwcl", "kernel": "mixture"},
-}
+DEFAULT_LOSSES = ("CL", "CWCL exp", "CWCL linear", "CWCL perplexity", "CWCL mixture")
 
 STUDENT = {
     "teacher": "minilm",
@@ -116,10 +111,7 @@ def summarise(records: list[dict]) -> list[dict]:
     for loss in dict.fromkeys(run["loss"] for run in records):
         runs = [run for run in records if run["loss"] == loss]
         accuracy = {
-            prompt_set: {
-                "mean": float(np.mean([run["accuracy"][prompt_set] for run in runs])),
-                "sd": float(np.std([run["accuracy"][prompt_set] for run in runs])),
-            }
+            prompt_set: mean_sd([run["accuracy"][prompt_set] for run in runs])
             for prompt_set in PROMPTS
         }
         rows.append(
@@ -137,15 +129,17 @@ def markdown(rows: list[dict], settings: dict) -> str:
     """The results table and how the run was made."""
     header = ["student", "loss", *(f"acc., prompt: {name}" for name in PROMPTS)]
     header += ["s / fit", "seeds"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = [settings["student"]["student"], row["loss"]]
-        cells += [
-            f"{row['accuracy'][name]['mean']:.3f} ± {row['accuracy'][name]['sd']:.3f}"
-            for name in PROMPTS
+    cells = [
+        [
+            settings["student"]["student"],
+            row["loss"],
+            *(plus_minus(row["accuracy"][name]) for name in PROMPTS),
+            f"{row['fit_seconds_mean']:.0f}",
+            str(row["n_seeds"]),
         ]
-        cells += [f"{row['fit_seconds_mean']:.0f}", str(row["n_seeds"])]
-        lines.append("| " + " | ".join(cells) + " |")
+        for row in rows
+    ]
+    lines = table_lines(header, cells)
     lines += [
         "",
         f"Accuracy on the {settings['n_test']} held-out images (chance 0.100): mean ± sd over "
@@ -156,21 +150,17 @@ def markdown(rows: list[dict], settings: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(path_stem: Path, records, settings) -> str:
+def save(path_stem: Path, records, settings) -> str:
     """Write ``<path_stem>.json`` (every run and the summary) and ``.md``; return the table."""
-    table = markdown(summarise(records), settings)
-    path_stem.parent.mkdir(parents=True, exist_ok=True)
-    path_stem.parent.joinpath(f"{path_stem.name}.md").write_text(table)
-    results = {"settings": settings, "summary": summarise(records), "runs": records}
-    path_stem.parent.joinpath(f"{path_stem.name}.json").write_text(
-        json.dumps(results, indent=1, default=str)
-    )
+    rows = summarise(records)
+    table = markdown(rows, settings)
+    write_results(path_stem, table, {"settings": settings, "summary": rows, "runs": records})
     return table
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--losses", nargs="+", choices=list(LOSSES), default=list(LOSSES))
+    parser.add_argument("--losses", nargs="+", choices=list(LOSSES), default=list(DEFAULT_LOSSES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, help="override the student's max_epochs")
     parser.add_argument(
@@ -198,9 +188,7 @@ def main(argv=None) -> int:
         "split_seed": SPLIT_SEED,
         "caption_templates": CAPTION_TEMPLATES,
         "prompts": PROMPTS,
-        "threads": args.threads,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "torch": torch.__version__,
+        **machine(args.threads),
     }
     stem = f"{args.name}_quick" if args.quick else args.name
     records = []
@@ -213,7 +201,7 @@ def main(argv=None) -> int:
         )
         # Written after every fit, so an interrupted run keeps what it measured.
         settings["wall_seconds"] = round(time.perf_counter() - started, 1)
-        table = write_results(args.out / stem, records, settings)
+        table = save(args.out / stem, records, settings)
     print(table)
     return 0
 

@@ -9,6 +9,7 @@ evaluation sentence is ever heard in training.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 __all__ = [
@@ -97,8 +98,9 @@ INTENT_TEMPLATES = ["{}", "a request to {}", "the user wants to {}"]
 
 
 def default_data_dir() -> Path:
-    """``shared/data/slurp`` beside the repository."""
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "slurp"
+    """``$CWCL_SLURP_DIR``, else ``shared/data/slurp`` beside the repository."""
+    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "slurp"
+    return Path(os.environ.get("CWCL_SLURP_DIR", default))
 
 
 def load_slurp(data_dir=None) -> dict:

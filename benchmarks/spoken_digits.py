@@ -23,7 +23,6 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import re
 import sys
 import time
@@ -35,6 +34,9 @@ import torch
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
+sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+
+from _common import LOSSES, machine, mean_sd, plus_minus, table_lines, write_results  # noqa: E402
 
 from cwcl_sk import CWCLAligner, ZeroShotClassifier  # noqa: E402
 from cwcl_sk.encoders import make_teacher  # noqa: E402
@@ -52,12 +54,7 @@ CAPTIONS = {
 # Label prompts at evaluation: the bare word, and an ensemble of templates never used in training.
 PROMPTS = {"word": ("{}",), "unseen templates": ("a recording of {}", "the spoken word {}")}
 
-LOSSES = {
-    "CL": {"loss": "clip"},
-    "CWCL exp": {"loss": "cwcl", "kernel": "exp"},
-    "CWCL linear": {"loss": "cwcl", "kernel": "linear"},
-    "CWCL identity": {"loss": "cwcl", "kernel": "identity"},
-}
+DEFAULT_LOSSES = ("CL", "CWCL exp", "CWCL linear", "CWCL identity")
 
 STUDENTS = {
     "mel-cnn": {"student": "mel-cnn", "max_epochs": 20},
@@ -226,7 +223,7 @@ def summarise(records: list[dict]) -> list[dict]:
                 np.mean([run["accuracy"][prompt_set] for run in runs if run["seed"] == seed])
                 for seed in seeds
             ]
-            accuracy[prompt_set] = {"mean": float(np.mean(per_seed)), "sd": float(np.std(per_seed))}
+            accuracy[prompt_set] = mean_sd(per_seed)
         first_prompts = next(iter(PROMPTS))
         per_speaker = {
             speaker: float(
@@ -271,20 +268,18 @@ def markdown(rows: list[dict], similarities: np.ndarray, settings: dict) -> str:
     header += [f"acc., prompt: {prompt_set}" for prompt_set in PROMPTS]
     header += [f"{speaker} ({next(iter(PROMPTS))})" for speaker in speakers]
     header += ["7↔8 errors", "s / fit", "folds x seeds"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    table = []
     for row in rows:
         cells = [row["student"], row["captions"], row["loss"]]
-        cells += [
-            f"{row['accuracy'][prompt_set]['mean']:.3f} ± {row['accuracy'][prompt_set]['sd']:.3f}"
-            for prompt_set in PROMPTS
-        ]
+        cells += [plus_minus(row["accuracy"][prompt_set]) for prompt_set in PROMPTS]
         cells += [f"{row['per_speaker'].get(speaker, float('nan')):.3f}" for speaker in speakers]
         cells += [
             str(row["seven_eight_confusions"]),
             f"{row['fit_seconds_mean']:.0f}",
             f"{row['n_folds']} x {row['n_seeds']}",
         ]
-        lines.append("| " + " | ".join(cells) + " |")
+        table.append(cells)
+    lines = table_lines(header, table)
     pairs = sorted(
         ((similarities[i, j], DIGIT_NAMES[i], DIGIT_NAMES[j]) for i in range(10) for j in range(i)),
         reverse=True,
@@ -313,7 +308,7 @@ def main(argv=None) -> int:
         choices=[*STUDENTS, *OPTIONAL_STUDENTS],
         default=list(STUDENTS),
     )
-    parser.add_argument("--losses", nargs="+", choices=list(LOSSES), default=list(LOSSES))
+    parser.add_argument("--losses", nargs="+", choices=list(LOSSES), default=list(DEFAULT_LOSSES))
     parser.add_argument("--captions", nargs="+", choices=list(CAPTIONS), default=["word"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--speakers", nargs="+", help="held-out speakers (default: all)")
@@ -345,9 +340,7 @@ def main(argv=None) -> int:
         "epochs_override": args.epochs,
         "captions": {name: CAPTIONS[name] for name in args.captions},
         "prompts": PROMPTS,
-        "threads": args.threads,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "torch": torch.__version__,
+        **machine(args.threads),
     }
     similarities = teacher_similarities()
     stem = f"{args.name}_quick" if args.quick else args.name
@@ -376,26 +369,22 @@ def main(argv=None) -> int:
         )
         # Written after every fit, so an interrupted run keeps what it measured.
         settings["wall_seconds"] = round(time.perf_counter() - started, 1)
-        table = write_results(args.out / stem, records, similarities, settings)
+        table = save(args.out / stem, records, similarities, settings)
     print(table)
     return 0
 
 
-def write_results(path_stem: Path, records, similarities, settings) -> str:
+def save(path_stem: Path, records, similarities, settings) -> str:
     """Write ``<path_stem>.json`` (every run and the summary) and ``.md``; return the table."""
     rows = summarise(records)
     table = markdown(rows, similarities, settings)
-    path_stem.parent.mkdir(parents=True, exist_ok=True)
-    path_stem.parent.joinpath(f"{path_stem.name}.md").write_text(table)
     results = {
         "settings": settings,
         "summary": rows,
         "runs": records,
         "teacher_similarities": similarities.round(4).tolist(),
     }
-    path_stem.parent.joinpath(f"{path_stem.name}.json").write_text(
-        json.dumps(results, indent=1, default=str)
-    )
+    write_results(path_stem, table, results)
     return table
 
 

@@ -1,0 +1,59 @@
+"""What the benchmark scripts share: the loss configurations and how results are written."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["LOSSES", "machine", "mean_sd", "plus_minus", "table_lines", "write_results"]
+
+# Every loss a benchmark may compare, as CWCLAligner parameters. "CWCL identity" is CL computed
+# by the CWCL code (a consistency check); the kernels are documented in cwcl_sk.kernels.
+LOSSES = {
+    "CL": {"loss": "clip"},
+    "CWCL exp": {"loss": "cwcl", "kernel": "exp"},
+    "CWCL linear": {"loss": "cwcl", "kernel": "linear"},
+    "CWCL identity": {"loss": "cwcl", "kernel": "identity"},
+    "CWCL perplexity": {"loss": "cwcl", "kernel": "perplexity"},
+    "CWCL mixture": {"loss": "cwcl", "kernel": "mixture"},
+}
+
+
+def mean_sd(values) -> dict:
+    """``{"mean": ..., "sd": ...}`` of ``values`` (population sd, 0 for one value)."""
+    return {"mean": float(np.mean(values)), "sd": float(np.std(values))}
+
+
+def plus_minus(summary: dict, digits: int = 3) -> str:
+    """``"0.722 ± 0.015"`` from a :func:`mean_sd` dict."""
+    return f"{summary['mean']:.{digits}f} ± {summary['sd']:.{digits}f}"
+
+
+def machine(threads: int) -> dict:
+    """Where a run was made: torch threads, CPU architecture and count, torch version."""
+    return {
+        "threads": threads,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "torch": torch.__version__,
+    }
+
+
+def table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table's lines."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(cells) + " |" for cells in rows]
+
+
+def write_results(path_stem: Path, table: str, results: dict) -> None:
+    """Write ``<path_stem>.md`` (the table) and ``<path_stem>.json`` (``results``)."""
+    path_stem = Path(path_stem)
+    path_stem.parent.mkdir(parents=True, exist_ok=True)
+    path_stem.parent.joinpath(f"{path_stem.name}.md").write_text(table)
+    path_stem.parent.joinpath(f"{path_stem.name}.json").write_text(
+        json.dumps(results, indent=1, default=str)
+    )
