@@ -1,0 +1,175 @@
+"""Kernels x batch sizes: does CWCL's kernel behave the same at batch 64, 256 and 1024?
+
+A fixed ``kappa`` (the ``exp`` kernel) or the paper's ``linear`` kernel turns the teacher's
+similarities into targets whose sharpness depends on how many related items a batch holds;
+the ``perplexity`` kernel is calibrated per batch, and the ``mixture`` kernel keeps at least
+half of each row's mass on the matching pair. This script measures zero-shot accuracy for
+every (kernel, batch size) on one task, with the number of optimiser steps held equal across
+batch sizes (epochs scale with the batch), so that a large batch is not merely under-trained.
+Batches above 256 are computed with GradCache (``mini_batch_size=256``), as on a GPU they
+would be to fit in memory; gradients equal the full batch's.
+
+Tasks: ``digit-images`` (scikit-learn's 8x8 digits, ``cnn`` student, 12 epochs at batch 64)
+and ``spoken-digits`` (FSDD, one held-out speaker, ``mel-cnn`` student, 10 epochs at batch
+64: costly, minutes per fit).
+
+Run from the repository root::
+
+    python benchmarks/kernel_ablation.py                          # digit images, 2 seeds
+    python benchmarks/kernel_ablation.py --task spoken-digits --batch-sizes 64 256
+    python benchmarks/kernel_ablation.py --quick
+
+Results go to ``benchmarks/results/kernel_ablation_<task>.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+
+import digit_images  # noqa: E402
+import spoken_digits  # noqa: E402
+from _common import LOSSES, machine, mean_sd, plus_minus, table_lines, write_results  # noqa: E402
+
+DEFAULT_LOSSES = ("CL", "CWCL exp", "CWCL linear", "CWCL perplexity", "CWCL mixture")
+REFERENCE_BATCH = 64
+GRAD_CACHE_CHUNK = 256
+
+
+class DigitImages:
+    """scikit-learn's digits as images, cnn student; accuracy with the bare digit names."""
+
+    reference_epochs = 12
+
+    def __init__(self, quick: bool, speaker=None):
+        self.split = digit_images.load_split(quick)
+        self.student = dict(digit_images.QUICK_STUDENT if quick else digit_images.STUDENT)
+        if quick:
+            self.reference_epochs = 2
+
+    def accuracy(self, options: dict, loss: dict, seed: int) -> tuple[float, float]:
+        result = digit_images.run(self.split, {**self.student, **options}, loss, seed)
+        return result["accuracy"]["word"], result["fit_seconds"]
+
+
+class SpokenDigits:
+    """FSDD, one held-out speaker, mel-cnn student; accuracy with the bare digit names."""
+
+    reference_epochs = 10
+
+    def __init__(self, quick: bool, speaker=None):
+        folder = spoken_digits.default_data_folder()
+        self.corpus = spoken_digits.load_fsdd(folder, per_speaker_digit=10 if quick else None)
+        self.speaker = speaker or "nicolas"
+        self.student = dict(spoken_digits.QUICK_STUDENTS["mel-cnn"] if quick else {})
+        self.student.setdefault("student", "mel-cnn")
+        if quick:
+            self.reference_epochs = 2
+
+    def accuracy(self, options: dict, loss: dict, seed: int) -> tuple[float, float]:
+        result = spoken_digits.run_fold(
+            self.corpus, self.speaker, {**self.student, **options}, loss, seed, "word"
+        )
+        return result["accuracy"]["word"], result["fit_seconds"]
+
+
+TASKS = {"digit-images": DigitImages, "spoken-digits": SpokenDigits}
+
+
+def budget(batch_size: int, reference_epochs: int) -> dict:
+    """Aligner options for ``batch_size`` at the optimiser steps of the reference batch."""
+    options = {
+        "batch_size": batch_size,
+        "max_epochs": max(1, round(reference_epochs * batch_size / REFERENCE_BATCH)),
+    }
+    if batch_size > GRAD_CACHE_CHUNK:
+        options["mini_batch_size"] = GRAD_CACHE_CHUNK
+    return options
+
+
+def markdown(records: list[dict], batch_sizes, losses, settings: dict) -> str:
+    """Accuracy (mean ± sd over seeds) with one row per loss and one column per batch size."""
+    rows = []
+    for loss in losses:
+        cells = [loss]
+        for batch_size in batch_sizes:
+            values = [
+                run["accuracy"]
+                for run in records
+                if run["loss"] == loss and run["batch_size"] == batch_size
+            ]
+            cells.append(plus_minus(mean_sd(values)) if values else "")
+        rows.append(cells)
+    header = ["loss", *(f"batch {size}" for size in batch_sizes)]
+    lines = table_lines(header, rows)
+    lines += [
+        "",
+        f"Zero-shot accuracy on {settings['task']}, mean ± sd over seeds "
+        f"{settings['seeds']}; epochs scale with the batch size so every column takes the "
+        f"same number of optimiser steps ({settings['reference_epochs']} epochs at batch "
+        f"{REFERENCE_BATCH}); batches above {GRAD_CACHE_CHUNK} use GradCache.",
+        "",
+        f"Wall time: {settings.get('wall_seconds', 0) / 60:.0f} min. Settings: {settings}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--task", choices=list(TASKS), default="digit-images")
+    parser.add_argument("--losses", nargs="+", choices=list(LOSSES), default=list(DEFAULT_LOSSES))
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 256, 1024])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--speaker", help="spoken-digits: the held-out speaker (nicolas)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--quick", action="store_true", help="smoke run: small data, one seed")
+    parser.add_argument("--out", type=Path, default=REPOSITORY / "benchmarks" / "results")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    task = TASKS[args.task](args.quick, args.speaker)
+    seeds = args.seeds[:1] if args.quick else args.seeds
+    settings = {
+        "task": args.task,
+        "quick": args.quick,
+        "seeds": seeds,
+        "reference_epochs": task.reference_epochs,
+        "student": task.student,
+        **machine(args.threads),
+    }
+    stem = args.out / f"kernel_ablation_{args.task}{'_quick' if args.quick else ''}"
+    records = []
+    for batch_size, loss, seed in itertools.product(args.batch_sizes, args.losses, seeds):
+        options = budget(batch_size, task.reference_epochs)
+        accuracy, seconds = task.accuracy(options, LOSSES[loss], seed)
+        records.append(
+            {
+                "batch_size": batch_size,
+                "loss": loss,
+                "seed": seed,
+                "accuracy": accuracy,
+                "fit_seconds": seconds,
+                "options": options,
+            }
+        )
+        print(f"batch {batch_size} | {loss} | seed {seed}: {accuracy:.3f} ({seconds:.0f} s)")
+        settings["wall_seconds"] = round(time.perf_counter() - started, 1)
+        table = markdown(records, args.batch_sizes, args.losses, settings)
+        write_results(stem, table, {"settings": settings, "runs": records})
+    print(table)
+    return int(not np.isfinite([run["accuracy"] for run in records]).all())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
