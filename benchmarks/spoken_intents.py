@@ -239,6 +239,24 @@ def save(path_stem: Path, records: list[dict], limit: dict, settings: dict) -> s
     return table
 
 
+# Settings that must agree for runs from an earlier invocation to be reused by --resume.
+_RESUME_KEYS = ("students", "epochs_override", "train_clips", "eval_clips", "batch_size")
+
+
+def previous_runs(stem: Path, settings: dict) -> tuple[list[dict], dict | None]:
+    """Runs and text-only limit saved at ``stem`` by a run with the same data and students."""
+    path = stem.parent / f"{stem.name}.json"
+    if not path.exists():
+        return [], None
+    saved = json.loads(path.read_text())
+    current = json.loads(json.dumps(settings, default=str))  # tuples as lists, like the file
+    differing = [key for key in _RESUME_KEYS if saved["settings"].get(key) != current.get(key)]
+    if differing:
+        raise SystemExit(f"--resume: {path} was made with other {', '.join(differing)}.")
+    print(f"resuming: {len(saved['runs'])} runs from {path}", flush=True)
+    return saved["runs"], saved["text_only_limit"]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -269,6 +287,11 @@ def main(argv=None) -> int:
         type=Path,
         default=REPOSITORY / "benchmarks" / "results" / "speech-cache",
         help="synthesised clips are kept here",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the runs already in the result file (same data and students) and add the rest",
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -303,7 +326,12 @@ def main(argv=None) -> int:
     )
     stem = args.out / (f"{args.name}_quick" if args.quick else args.name)
     records, limit, table = [], None, ""
+    if args.resume:
+        records, limit = previous_runs(stem, settings)
+    done = {(record["student"], record["loss"], record["seed"]) for record in records}
     for student_name, loss_name, seed in itertools.product(args.students, args.losses, args.seeds):
+        if (student_name, loss_name, seed) in done:
+            continue
         student = dict(settings["students"][student_name])
         if args.epochs:
             student["max_epochs"] = args.epochs
