@@ -164,6 +164,54 @@ def unique_rows(items) -> tuple[list, np.ndarray]:
     return uniques, inverse
 
 
+def split_items(X, argument: str, expected: str, noun: str, numeric_items) -> list:
+    """Split a collection ``X`` of media (clips, images) into a list of items.
+
+    The part every modality shares: None, arrays of objects or strings (one path or object
+    per item), lists, tuples and other iterables. A numeric array is the modality's to read:
+    ``numeric_items(array)`` returns its items or raises an error that says why it cannot be
+    a set of ``noun``s.
+
+    Parameters
+    ----------
+    X : object
+        What the user passed.
+    argument : str
+        Its name in error messages (``"X"``).
+    expected : str
+        What was expected, for error messages.
+    noun : str
+        One item, e.g. ``"clip"``.
+    numeric_items : callable
+        ``numeric_items(array) -> list`` for a numeric ndarray.
+
+    Returns
+    -------
+    items : list
+        At least one item.
+    """
+    if X is None:
+        raise ValueError(f"{argument} is None; expected {expected}.")
+    if not isinstance(X, list | tuple) and hasattr(X, "__array__"):
+        X = np.asarray(X)
+    if isinstance(X, np.ndarray) and X.dtype != object and X.dtype.kind not in "US":
+        items = numeric_items(X)
+    elif isinstance(X, np.ndarray):
+        if X.ndim != 1:
+            raise ValueError(
+                f"{argument} must be a 1-D sequence of {noun}s or paths; got an array of "
+                f"{X.dtype} with shape {X.shape}."
+            )
+        items = X.tolist()
+    elif isinstance(X, list | tuple) or hasattr(X, "__iter__"):
+        items = list(X)
+    else:
+        raise TypeError(f"{argument} is {type(X).__name__}; expected {expected}.")
+    if not items:
+        raise ValueError(f"{argument} is empty; expected at least one {noun}.")
+    return items
+
+
 def is_integer(value) -> bool:
     """True for Python and NumPy integers, but not for booleans."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -28,6 +28,8 @@ import numpy as np
 import soundfile
 import torch
 
+from .arrays import split_items
+
 __all__ = ["AudioInputs", "LogMelInputs", "load_audio", "log_mel_spectrogram", "pad_batch"]
 
 _EXPECTED = (
@@ -120,41 +122,27 @@ def load_audio(
 
 def _as_items(X, argument: str) -> list:
     """Split ``X`` into one item per clip, rejecting the shapes that cannot be a set of clips."""
-    if X is None:
-        raise ValueError(f"{argument} is None; expected {_EXPECTED}.")
     if isinstance(X, str | os.PathLike):
         raise TypeError(
             f"{argument} is a single path ({X!r}); expected a list of clips. Pass [{argument}]."
         )
-    if not isinstance(X, list | tuple) and hasattr(X, "__array__"):
-        X = np.asarray(X)
-    if isinstance(X, np.ndarray) and X.dtype != object and X.dtype.kind not in "US":
-        _check_dtype(X, argument)
-        if X.ndim == 1:
+
+    def numeric_items(array: np.ndarray) -> list:
+        _check_dtype(array, argument)
+        if array.ndim == 1:
             raise ValueError(
-                f"{argument} is a single 1-D array of {X.shape[0]} samples; expected a list of "
-                f"clips. If it is one clip, pass [{argument}]; if it holds one number per "
+                f"{argument} is a single 1-D array of {array.shape[0]} samples; expected a list "
+                f"of clips. If it is one clip, pass [{argument}]; if it holds one number per "
                 "sample, it is not audio."
             )
-        if X.ndim != 2:
+        if array.ndim != 2:
             raise ValueError(
-                f"{argument} must be {_EXPECTED}; got a {X.ndim}-D array of shape {X.shape}. "
-                "Mix multi-channel audio down to mono first."
+                f"{argument} must be {_EXPECTED}; got a {array.ndim}-D array of shape "
+                f"{array.shape}. Mix multi-channel audio down to mono first."
             )
-        items = list(X)
-    elif isinstance(X, np.ndarray):
-        if X.ndim != 1:
-            raise ValueError(
-                f"{argument} must be a 1-D sequence of clips or paths; got an array of "
-                f"{X.dtype} with shape {X.shape}."
-            )
-        items = X.tolist()
-    elif isinstance(X, list | tuple) or hasattr(X, "__iter__"):
-        items = list(X)
-    else:
-        raise TypeError(f"{argument} is {type(X).__name__}; expected {_EXPECTED}.")
-    if not items:
-        raise ValueError(f"{argument} is empty; expected at least one clip.")
+        return list(array)
+
+    items = split_items(X, argument, _EXPECTED, "clip", numeric_items)
     if all(isinstance(item, numbers.Number) for item in items):
         raise ValueError(
             f"{argument} is a single list of {len(items)} numbers; expected a list of clips. "

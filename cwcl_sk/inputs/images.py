@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .arrays import split_items
+
 __all__ = ["ImageInputs", "ImageItem", "load_images", "resize_images"]
 
 _EXPECTED = (
@@ -156,42 +158,28 @@ def _is_pil(item) -> bool:
 
 def _as_items(X, argument: str) -> list:
     """Split ``X`` into one item per image, rejecting shapes that cannot be a set of images."""
-    if X is None:
-        raise ValueError(f"{argument} is None; expected {_EXPECTED}.")
     if isinstance(X, str | os.PathLike) or _is_pil(X):
         raise TypeError(
             f"{argument} is a single image ({type(X).__name__}); expected a list of images. "
             f"Pass [{argument}]."
         )
-    if not isinstance(X, list | tuple) and hasattr(X, "__array__"):
-        X = np.asarray(X)
-    if isinstance(X, np.ndarray) and X.dtype != object and X.dtype.kind not in "US":
-        if X.ndim == 2:
+
+    def numeric_items(array: np.ndarray) -> list:
+        if array.ndim == 2:
             raise ValueError(
-                f"{argument} is a 2-D array of shape {X.shape}; expected {_EXPECTED}. If it is "
-                f"one grayscale image, pass [{argument}]; if its rows are flattened images, "
+                f"{argument} is a 2-D array of shape {array.shape}; expected {_EXPECTED}. If it "
+                f"is one grayscale image, pass [{argument}]; if its rows are flattened images, "
                 "reshape them to (n_images, H, W); if they are feature vectors, use "
                 "student='mlp'."
             )
-        if X.ndim not in (3, 4):
+        if array.ndim not in (3, 4):
             raise ValueError(
-                f"{argument} must be {_EXPECTED}; got a {X.ndim}-D array of shape {X.shape}."
+                f"{argument} must be {_EXPECTED}; got a {array.ndim}-D array of shape "
+                f"{array.shape}."
             )
-        items = list(X)
-    elif isinstance(X, np.ndarray):
-        if X.ndim != 1:
-            raise ValueError(
-                f"{argument} must be a 1-D sequence of images or paths; got an array of "
-                f"{X.dtype} with shape {X.shape}."
-            )
-        items = X.tolist()
-    elif isinstance(X, list | tuple) or hasattr(X, "__iter__"):
-        items = list(X)
-    else:
-        raise TypeError(f"{argument} is {type(X).__name__}; expected {_EXPECTED}.")
-    if not items:
-        raise ValueError(f"{argument} is empty; expected at least one image.")
-    return items
+        return list(array)
+
+    return split_items(X, argument, _EXPECTED, "image", numeric_items)
 
 
 def _load_one(item, name: str, is_path: bool) -> np.ndarray:
