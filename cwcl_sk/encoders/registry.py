@@ -50,7 +50,10 @@ alias              resolves to
 ``"whisper"``      the encoder of openai/whisper-tiny (``WhisperModel(...).encoder``) on its
                    own log-mel front end, without padding to 30 s; the options of
                    ``"wav2vec2"`` except ``normalize_waveform``, with ``WhisperConfig`` fields
-                   (``student__encoder_layers``, ``student__d_model``, ...).
+                   (``student__encoder_layers``, ``student__d_model``, ...), and
+                   ``student__cache_frozen`` (True: the frozen front end and bottom layers
+                   run once per clip and fit, not once per epoch). Pretrained tiny.en works
+                   offline: ``student__name_or_path=whisper_tiny_en_path()``.
 ``"cnn"``          :class:`~cwcl_sk.encoders.image.ImageCNN` on images (arrays, PIL images
                    or files): three stages of 3x3 convolutions, fast on a CPU for small
                    images; options ``student__color_mode`` ("RGB"; "L" for grayscale),
