@@ -94,7 +94,13 @@ class DemoReport(list):
 
 
 def synthesiser_available() -> bool:
-    """Whether the speech synthesiser (the ``espeakng-loader`` package) can be imported."""
+    """Whether the speech synthesiser can be imported.
+
+    Returns
+    -------
+    available : bool
+        True when the ``espeakng-loader`` package (``pip install "cwcl-sk[speech]"``) imports.
+    """
     try:
         importlib.import_module("espeakng_loader")
     except ImportError:
@@ -102,7 +108,7 @@ def synthesiser_available() -> bool:
     return True
 
 
-def speech_data(quick: bool = False, random_state: int = 0, verbose: int = 0) -> DemoData:
+def _speech_data(quick: bool = False, random_state: int = 0, verbose: int = 0) -> DemoData:
     """Spoken commands: training voices for fitting, unseen voices for evaluation."""
     from .datasets import TEST_VOICES, TRAIN_VOICES, make_spoken_commands
 
@@ -141,7 +147,7 @@ def speech_data(quick: bool = False, random_state: int = 0, verbose: int = 0) ->
     )
 
 
-def digits_data(quick: bool = False, random_state: int = 0) -> DemoData:
+def _digits_data(quick: bool = False, random_state: int = 0) -> DemoData:
     """scikit-learn's 8x8 digits with captions; the held-out 30% for evaluation."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -173,7 +179,7 @@ def digits_data(quick: bool = False, random_state: int = 0) -> DemoData:
     )
 
 
-def evaluate(name: str, data: DemoData, options: dict, random_state: int, verbose: int):
+def _evaluate(name: str, data: DemoData, options: dict, random_state: int, verbose: int):
     """Fit one configuration on ``data`` and score it: zero-shot accuracy, R@1, seconds."""
     from .aligner import CWCLAligner
     from .zero_shot import ZeroShotClassifier
@@ -202,7 +208,7 @@ def evaluate(name: str, data: DemoData, options: dict, random_state: int, verbos
 
 
 @contextmanager
-def one_torch_thread():
+def _one_torch_thread():
     """Run torch on one thread inside the block, and restore the thread count after it.
 
     The demo's students are tiny: split over threads, each operation costs more in
@@ -259,15 +265,15 @@ def run_demo(
         )
         data = "digits"
     if data == "speech":
-        demo_data = speech_data(quick, random_state, verbose)
+        demo_data = _speech_data(quick, random_state, verbose)
     else:
-        demo_data = digits_data(quick, random_state)
+        demo_data = _digits_data(quick, random_state)
     options = dict(demo_data.aligner_options)
     if max_epochs is not None:
         options["max_epochs"] = max_epochs
-    with one_torch_thread():
+    with _one_torch_thread():
         results = [
-            evaluate(name, demo_data, {**options, **configuration}, random_state, verbose)
+            _evaluate(name, demo_data, {**options, **configuration}, random_state, verbose)
             for name, configuration in CONFIGURATIONS
         ]
     return DemoReport(results, data=data, description=demo_data.description, notes=notes)
