@@ -499,8 +499,7 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
                 f"embeddings: each row treats {statistics['effective_positives']:.1f} of "
                 f"{statistics['batch_size']:.0f} distinct items as positives (entropy "
                 f"{statistics['relative_entropy']:.0%} of uniform), so the loss starts at its "
-                "floor and the student may learn little. Try kernel='exp', 'perplexity' or "
-                "MixtureKernel(alpha=0.5), or loss='clip'.",
+                f"floor and the student may learn little. Try {_sharper_options(self.kernel)}.",
                 UserWarning,
                 stacklevel=3,
             )
@@ -963,3 +962,13 @@ class _TargetStatisticsRecorder(Callback):
 
     def on_train_end(self, estimator, history) -> None:
         estimator.__dict__.pop("_epoch_target_statistics", None)
+
+
+def _sharper_options(kernel) -> str:
+    """Sharper alternatives to a ``kernel`` whose targets collapsed, for the warning."""
+    if isinstance(kernel, str) and kernel == "exp":
+        return (
+            "a smaller kappa (kernel=ExpKernel(kappa=0.03)), MixtureKernel('exp', alpha=0.5), "
+            "or loss='clip'"
+        )
+    return "kernel='exp', kernel='perplexity', MixtureKernel(alpha=0.5), or loss='clip'"

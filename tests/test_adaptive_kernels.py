@@ -173,3 +173,15 @@ def test_clip_loss_has_no_target_statistics():
     aligner = _fit_requests(loss="clip")
     assert aligner.target_statistics_ is None
     assert "target_diagonal_mass" not in aligner.history_[-1]
+
+
+def test_collapse_warning_does_not_suggest_the_kernel_in_use():
+    from cwcl_sk import CWCLAligner
+
+    # Distinct but nearly identical teacher rows: every kernel but identity collapses.
+    rng = np.random.default_rng(0)
+    teacher = 1.0 + 1e-3 * rng.normal(size=(32, 8)).astype(np.float32)
+    for kernel, suggestion in (("exp", "smaller kappa"), ("linear", "kernel='exp'")):
+        aligner = CWCLAligner(teacher="precomputed", kernel=kernel, max_epochs=1, batch_size=16)
+        with pytest.warns(UserWarning, match=suggestion):
+            aligner.fit(teacher[:, :6], teacher)
