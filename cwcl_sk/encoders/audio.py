@@ -697,8 +697,8 @@ def build_whisper(
         Compute the frozen part (the front end, and the bottom layers that
         ``trainable_layers`` freezes) once per clip and keep its output in memory (up to
         4 GiB), instead of once per clip and epoch. With whisper-tiny and
-        ``trainable_layers=1`` this makes an epoch on a CPU about three times faster after
-        the first; a fit holds about 77 kB per second of training audio. Frozen layers then
+        ``trainable_layers=1`` epochs after the first ran about twice as fast on a 2-core
+        CPU; a fit holds about 77 kB per second of training audio. Frozen layers then
         run without dropout (Whisper checkpoints use none).
     **config_overrides
         Fields of ``WhisperConfig``, e.g. ``encoder_layers=2, d_model=64``.
