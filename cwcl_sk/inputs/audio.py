@@ -230,24 +230,28 @@ def _read_with_librosa(path: Path, name: str, soundfile_error: Exception):
     return clip, int(file_rate)
 
 
-def pad_batch(sequences) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack arrays of different lengths along a new batch axis, padding with zeros.
+def pad_batch(sequences, pad_value=0, dtype=np.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack arrays of different lengths along a new batch axis, padding to the longest.
 
     Parameters
     ----------
     sequences : list of ndarray of shape (length_i, ...)
         Same trailing shape; lengths may differ.
+    pad_value : scalar, default=0
+        What fills the padding (zeros for audio, the tokenizer's pad id for token ids).
+    dtype : NumPy dtype, default=np.float32
+        Of the padded batch.
 
     Returns
     -------
-    padded : torch.Tensor of shape (batch, max_length, ...), dtype float32
-        Each sequence followed by zeros up to the longest of the batch.
+    padded : torch.Tensor of shape (batch, max_length, ...), of ``dtype``
+        Each sequence followed by ``pad_value`` up to the longest of the batch.
     attention_mask : torch.Tensor of shape (batch, max_length), dtype int64
         1 on real positions, 0 on padding.
     """
     lengths = [len(sequence) for sequence in sequences]
     trailing = sequences[0].shape[1:]
-    padded = np.zeros((len(sequences), max(lengths), *trailing), dtype=np.float32)
+    padded = np.full((len(sequences), max(lengths), *trailing), pad_value, dtype=dtype)
     attention_mask = np.zeros((len(sequences), max(lengths)), dtype=np.int64)
     for row, (sequence, length) in enumerate(zip(sequences, lengths, strict=True)):
         padded[row, :length] = sequence

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .audio import pad_batch
+
 __all__ = ["TokenizedTextInputs", "check_texts"]
 
 
@@ -97,14 +99,6 @@ class TokenizedTextInputs:
     def collate(self, data: list[np.ndarray], indices) -> dict[str, torch.Tensor]:
         """The texts ``indices`` as ``input_ids`` (batch, max_tokens) and ``attention_mask``."""
         sequences = [data[index] for index in indices]
-        length = max(len(sequence) for sequence in sequences)
         pad_id = self.tokenizer.pad_token_id or 0
-        input_ids = np.full((len(sequences), length), pad_id, dtype=np.int64)
-        attention_mask = np.zeros((len(sequences), length), dtype=np.int64)
-        for row, sequence in enumerate(sequences):
-            input_ids[row, : len(sequence)] = sequence
-            attention_mask[row, : len(sequence)] = 1
-        return {
-            "input_ids": torch.from_numpy(input_ids),
-            "attention_mask": torch.from_numpy(attention_mask),
-        }
+        input_ids, attention_mask = pad_batch(sequences, pad_value=pad_id, dtype=np.int64)
+        return {"input_ids": input_ids, "attention_mask": attention_mask}
