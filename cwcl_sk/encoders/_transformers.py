@@ -91,10 +91,11 @@ def _load_model(model_class, config, student: str, checkpoint: str, name_or_path
     return model.float()
 
 
-def _check_pretrained(pretrained) -> bool:
-    if not isinstance(pretrained, bool | np.bool_):
-        raise TypeError(f"student__pretrained must be True or False, got {pretrained!r}.")
-    return bool(pretrained)
+def _check_flag(option: str, value) -> bool:
+    """``value`` of the True/False option ``student__<option>``, or a TypeError naming it."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"student__{option} must be True or False, got {value!r}.")
+    return bool(value)
 
 
 def _freeze(

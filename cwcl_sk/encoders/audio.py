@@ -36,7 +36,7 @@ from torch import nn
 
 from ..inputs.audio import AudioInputs
 from ._transformers import (
-    _check_pretrained,
+    _check_flag,
     _freeze,
     _load_config,
     _load_model,
@@ -401,7 +401,7 @@ def _build_wav2vec2_family(
     overrides: dict,
 ) -> SpeechTransformerEncoder:
     """Shared body of :func:`build_wav2vec2` and :func:`build_hubert` (one model layout)."""
-    pretrained = _check_pretrained(options["pretrained"])
+    pretrained = _check_flag("pretrained", options["pretrained"])
     name_or_path = options["name_or_path"]
     config = _load_config(config_class, student, checkpoint, name_or_path, pretrained, overrides)
     model = _load_model(model_class, config, student, checkpoint, name_or_path, pretrained)
@@ -710,7 +710,7 @@ def build_whisper(
     from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
 
     checkpoint = "openai/whisper-tiny"
-    pretrained = _check_pretrained(pretrained)
+    pretrained = _check_flag("pretrained", pretrained)
     config = _load_config(
         WhisperConfig, "whisper", checkpoint, name_or_path, pretrained, config_overrides
     )
@@ -737,6 +737,5 @@ def build_whisper(
         _resolve_freeze(freeze_feature_encoder, pretrained),
         front_end,
     )
-    if not isinstance(cache_frozen, bool | np.bool_):
-        raise TypeError(f"student__cache_frozen must be True or False, got {cache_frozen!r}.")
+    cache_frozen = _check_flag("cache_frozen", cache_frozen)
     return WhisperEncoderStudent(encoder, feature_extractor, cache_frozen=cache_frozen)

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..inputs.images import ImageInputs
 from ._transformers import (
-    _check_pretrained,
+    _check_flag,
     _freeze,
     _layer_stack,
     _load_config,
@@ -380,7 +380,7 @@ def build_vit(
     """
     from transformers import ViTConfig, ViTModel
 
-    pretrained = _check_pretrained(pretrained)
+    pretrained = _check_flag("pretrained", pretrained)
     config = _load_config(
         ViTConfig, "vit", VIT_CHECKPOINT, name_or_path, pretrained, config_overrides
     )

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..inputs.text import TokenizedTextInputs
 from ._transformers import (
-    _check_pretrained,
+    _check_flag,
     _freeze,
     _layer_stack,
     _load_config,
@@ -126,7 +126,7 @@ def build_text_student(
     """
     from transformers import AutoConfig, AutoModel
 
-    pretrained = _check_pretrained(pretrained)
+    pretrained = _check_flag("pretrained", pretrained)
     source = _default_source(name_or_path)
     config = _load_config(AutoConfig, "bert", source, source, pretrained, config_overrides)
     if pretrained:
