@@ -212,7 +212,7 @@ class ImageTeacher(FrozenTeacher):
         outputs = []
         for start in range(0, len(items), self.batch_size):
             chunk = [item.pixels for item in items[start : start + self.batch_size]]
-            pixels = torch.from_numpy(inputs.pixel_values(chunk, "y", _size(inputs)))
+            pixels = torch.from_numpy(inputs.pixel_values(chunk, "y"))
             with torch.no_grad():
                 output = model(pixel_values=pixels.to(self.device))
             outputs.append(_pool(output, pooling).float().cpu().numpy())
@@ -222,10 +222,3 @@ class ImageTeacher(FrozenTeacher):
         state = self.__dict__.copy()
         state["_loaded"] = None  # reloaded from its path: the pickle stays small
         return state
-
-
-def _size(inputs) -> tuple[int, int] | None:
-    if inputs.image_size is None:
-        return None
-    size = inputs.image_size
-    return (size, size) if isinstance(size, int) else tuple(size)

@@ -378,10 +378,9 @@ class ImageInputs:
         -------
         pixels : ndarray of shape (n_images, C, height, width), dtype float32
         """
-        size = _check_size(self.image_size)
-        return self.pixel_values(load_images(X, argument, self.mode), argument, size)
+        return self.pixel_values(load_images(X, argument, self.mode), argument)
 
-    def pixel_values(self, images: list[np.ndarray], argument: str = "X", size=None):
+    def pixel_values(self, images: list[np.ndarray], argument: str = "X"):
         """Pixel values of already loaded (H, W, C) images; see :meth:`prepare`."""
         if self.processor is not None:
             output = self.processor(
@@ -391,8 +390,7 @@ class ImageInputs:
                 return_tensors="np",
             )
             return np.ascontiguousarray(output["pixel_values"], dtype=np.float32)
-        if size is None:
-            size = _common_size(images, argument)
+        size = _check_size(self.image_size) or _common_size(images, argument)
         pixels = resize_images(images, size)  # (n, C, height, width)
         if self.mean is not None:
             mean = np.asarray(self.mean, dtype=np.float32).reshape(1, -1, 1, 1)
