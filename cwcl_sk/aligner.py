@@ -30,6 +30,7 @@ from .inputs import check_same_length
 from .kernels import resolve_kernel, target_matrix
 from .losses import contrastive_loss, cwcl_loss
 from .metrics import recall_at_k
+from .schedules import LR_SCHEDULES, LearningRateSchedule
 from .training import (
     MAX_LOGIT_SCALE,
     PRECISIONS,
@@ -103,7 +104,17 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         about twice the student's compute). None (default) embeds a batch at once.
     max_epochs : int, default=20
     learning_rate : float, default=1e-3
-        AdamW learning rate.
+        AdamW learning rate (the peak rate of ``lr_schedule``).
+    lr_schedule : {"constant", "cosine", "linear"}, default="constant"
+        How the rate moves over the steps of one ``fit``: constant, or decaying towards 0 by
+        the last step along half a cosine (as CLIP and LiT train) or a line (see
+        :class:`~cwcl_sk.schedules.LearningRateSchedule`). A run resumed from a checkpoint
+        continues its schedule; a warm-started ``fit`` runs a fresh one over its
+        ``max_epochs``; :meth:`partial_fit` trains at the constant ``learning_rate``.
+    warmup_fraction : float in [0, 1), default=0.0
+        Share of a fit's steps over which the rate climbs linearly to ``learning_rate``
+        first. A short warm-up protects a pretrained student from the large, noisy
+        gradients that its fresh projection head sends back in the first steps.
     weight_decay : float, default=1e-4
         AdamW decoupled weight decay.
     sampling_rate : int, default=16000
@@ -158,8 +169,9 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
     optimizer_ : torch.optim.AdamW
         Kept so that :meth:`partial_fit` continues where training stopped.
     history_ : list of dict
-        One record per epoch: ``epoch``, ``train_loss``, ``temperature``, ``seconds`` and,
-        with validation, ``valid_loss`` and ``valid_r1``. ``pandas.DataFrame(history_)``
+        One record per epoch: ``epoch``, ``train_loss``, ``learning_rate`` (of the epoch's
+        last step), ``temperature``, ``seconds`` and, with validation, ``valid_loss`` and
+        ``valid_r1``. ``pandas.DataFrame(history_)``
         makes it a table.
     target_statistics_ : dict or None
         For ``loss="cwcl"``, the CWCL targets of a few batches of distinct teacher items,
@@ -237,6 +249,8 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         mini_batch_size=None,
         max_epochs=20,
         learning_rate=1e-3,
+        lr_schedule="constant",
+        warmup_fraction=0.0,
         weight_decay=1e-4,
         sampling_rate=16000,
         validation_fraction=0.0,
@@ -265,6 +279,8 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         self.mini_batch_size = mini_batch_size
         self.max_epochs = max_epochs
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.warmup_fraction = warmup_fraction
         self.weight_decay = weight_decay
         self.sampling_rate = sampling_rate
         self.validation_fraction = validation_fraction
@@ -309,6 +325,15 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         check_int("batch_size", self.batch_size, low=1, estimator=name)
         check_int("max_epochs", self.max_epochs, low=1, estimator=name)
         check_real("learning_rate", self.learning_rate, low=0.0, estimator=name)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES, estimator=name)
+        check_real(
+            "warmup_fraction",
+            self.warmup_fraction,
+            low=0.0,
+            low_inclusive=True,
+            high=0.99,
+            estimator=name,
+        )
         check_real("weight_decay", self.weight_decay, low=0.0, low_inclusive=True, estimator=name)
         check_int("verbose", self.verbose, low=0, estimator=name)
         check_int("sampling_rate", self.sampling_rate, low=1, estimator=name)
@@ -373,7 +398,7 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         if self.warm_start and hasattr(self, "student_") and resume_from is None:
             self._check_parameters()
             self._set_training_data(X, y, validation_data)
-            return self._train(self.max_epochs)
+            return self._train(self.max_epochs, self._schedule(len(self.history_) + 1))
         self._initialise(X, y, validation_data)
         n_epochs = self.max_epochs
         if resume_from is not None:
@@ -384,7 +409,8 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
             if n_epochs <= 0:
                 del self._training_data
                 return self
-        return self._train(n_epochs)
+        # A resumed run is part-way through the schedule that started at epoch 1.
+        return self._train(n_epochs, self._schedule(first_epoch=1))
 
     def partial_fit(self, X, y):
         """Train for one more epoch on (X, y), starting from the current weights.
@@ -404,10 +430,10 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         """
         if not hasattr(self, "student_"):
             self._initialise(X, y, None, allow_split=False)
-            return self._train(1)
+            return self._train(1, self._constant_rate)
         self._check_parameters()
         self._set_training_data(X, y, None, allow_split=False)
-        return self._train(1)
+        return self._train(1, self._constant_rate)
 
     def _split(self, X, y, validation_data, allow_split: bool, random: np.random.RandomState):
         """Training pairs and validation pairs (or None) from the arguments of fit."""
@@ -662,7 +688,21 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
             # Without gradient, AdamW leaves the old logit scale alone.
             self._logit_scale = None
 
-    def _train(self, n_epochs: int):
+    def _schedule(self, first_epoch: int) -> LearningRateSchedule:
+        """The learning rates of a fit whose schedule starts at epoch ``first_epoch``."""
+        return LearningRateSchedule(
+            self.lr_schedule,
+            float(self.learning_rate),
+            float(self.warmup_fraction),
+            first_epoch=first_epoch,
+            n_epochs=self.max_epochs,
+        )
+
+    def _constant_rate(self, epoch: int, step: int, steps_per_epoch: int) -> float:
+        """partial_fit's rate: ``learning_rate``, whatever the schedule."""
+        return float(self.learning_rate)
+
+    def _train(self, n_epochs: int, learning_rate):
         data, teacher_embeddings, validation = self._training_data
         inputs = self._student_inputs()
         if self.early_stopping and validation is None:
@@ -699,6 +739,7 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
                 mini_batch_size=self.mini_batch_size,
                 precision=self.precision,
                 num_workers=self.num_workers,
+                learning_rate=learning_rate,
             )
         finally:
             # The training pairs are not part of the fitted state (pickles stay small).

@@ -538,6 +538,7 @@ class _Epoch:
     callbacks: list
     estimator: object
     verbose: int
+    learning_rate: Callable[[int, int, int], float] | None = None
 
 
 def _train_epoch(run: _Epoch, epoch: int, snapshot: dict) -> float:
@@ -555,6 +556,10 @@ def _train_epoch(run: _Epoch, epoch: int, snapshot: dict) -> float:
         with torch.random.fork_rng(devices=_cuda_devices(run.device)):
             torch.manual_seed(torch_seed)
             for batch_index, plan in enumerate(plans):
+                if run.learning_rate is not None:
+                    rate = run.learning_rate(epoch, batch_index, len(plans))
+                    for group in run.state.optimizer.param_groups:
+                        group["lr"] = rate
                 loss = run.stepper(plan, batches, snapshot, epoch)
                 total += loss * len(plan.indices)
                 count += len(plan.indices)
@@ -599,6 +604,7 @@ def run_epochs(
     mini_batch_size: int | None = None,
     precision: str = "32",
     num_workers: int = 0,
+    learning_rate: Callable[[int, int, int], float] | None = None,
 ) -> str:
     """Train ``state.model`` for up to ``n_epochs`` epochs, appending one record per epoch.
 
@@ -636,6 +642,10 @@ def run_epochs(
         See :func:`check_precision`.
     num_workers : int, default=0
         DataLoader worker processes that collate batches; 0 collates in this process.
+    learning_rate : callable, optional
+        ``learning_rate(epoch, step, steps_per_epoch)`` gives the rate of every parameter
+        group before each step (see :class:`~cwcl_sk.schedules.LearningRateSchedule`); None
+        leaves the optimiser's rates alone.
 
     Returns
     -------
@@ -678,6 +688,7 @@ def run_epochs(
         callbacks=list(callbacks) if main else [],
         estimator=estimator,
         verbose=verbose if main else 0,
+        learning_rate=learning_rate,
     )
     best = {"loss": math.inf, "snapshot": None, "epoch": 0}
     epochs_bar = _progress(run.verbose, n_epochs, "epochs")
@@ -702,7 +713,9 @@ def run_epochs(
                 reason = "interrupted"
                 break
 
-            record = {"epoch": epoch, "train_loss": train_loss}
+            # The rate of the epoch's last step: with a schedule, where training stands.
+            rate = state.optimizer.param_groups[0]["lr"]
+            record = {"epoch": epoch, "train_loss": train_loss, "learning_rate": float(rate)}
             if temperature is not None:
                 record["temperature"] = float(temperature())
             if validation is not None:
