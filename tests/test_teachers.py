@@ -123,3 +123,24 @@ def test_frozen_module_stays_in_eval_mode():
     assert not frozen.module.training
     output = frozen(torch.ones(1, 2))
     assert not output.requires_grad
+
+
+def test_shared_models_load_once_per_kind_source_and_device():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cwcl_sk.encoders.shared_models import load_shared
+
+    calls = []
+
+    def load():
+        calls.append(1)
+        return object()
+
+    name = f"test-model-{id(calls)}"
+    with ThreadPoolExecutor(4) as pool:
+        models = list(pool.map(lambda _: load_shared("kind-a", name, "cpu", load), range(8)))
+    assert len(calls) == 1
+    assert all(model is models[0] for model in models)
+    assert load_shared("kind-b", name, "cpu", load) is not models[0]
+    assert load_shared("kind-a", name, "meta", load) is not models[0]
+    assert len(calls) == 3

@@ -17,7 +17,6 @@ resized to the config's ``image_size`` and scaled to [-1, 1].
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +25,13 @@ import torch
 from ..inputs.images import ImageItem, load_images
 from .frozen import FrozenTeacher, _normalise
 from .image import load_image_processor, vision_inputs
+from .shared_models import load_shared
 from .text import _quiet_transformers
 
 __all__ = ["IMAGE_PREFIX", "ImageTeacher", "is_vision_model", "load_vision_model"]
 
 IMAGE_PREFIX = "image:"
 _CLIP_TYPES = ("clip", "clip_vision_model")
-_LOADED: dict[tuple[str, str], tuple] = {}
-_LOAD_LOCK = threading.Lock()
 
 
 def _config_file(name_or_path: str) -> Path | None:
@@ -106,11 +104,7 @@ def load_vision_model(name_or_path: str, device: str = "cpu"):
     OSError
         With a message naming the alternatives when the model cannot be loaded.
     """
-    key = (str(name_or_path), str(device))
-    with _LOAD_LOCK:
-        if key not in _LOADED:
-            _LOADED[key] = _load(name_or_path, device)
-        return _LOADED[key]
+    return load_shared("vision", name_or_path, device, lambda: _load(name_or_path, device))
 
 
 def _load(name_or_path: str, device: str):

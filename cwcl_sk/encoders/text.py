@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import threading
 from pathlib import Path
+
+from .shared_models import load_shared
 
 __all__ = [
     "bundled_minilm_path",
@@ -18,9 +19,6 @@ __all__ = [
     "load_sentence_transformer",
     "sentence_transformer_loader",
 ]
-
-_LOADED: dict[tuple[str, str], object] = {}
-_LOAD_LOCK = threading.Lock()
 
 
 def bundled_minilm_path() -> Path:
@@ -67,7 +65,7 @@ def load_sentence_transformer(name_or_path: str, device: str = "cpu"):
     """Load a ``SentenceTransformer`` once per process and device, and share it.
 
     Teachers are frozen, so every estimator (clones in a grid search included) can share one
-    instance: loading is paid once.
+    instance: loading is paid once (see :func:`~cwcl_sk.encoders.shared_models.load_shared`).
 
     Parameters
     ----------
@@ -84,36 +82,40 @@ def load_sentence_transformer(name_or_path: str, device: str = "cpu"):
     OSError
         With a message naming the alternatives when the model cannot be found offline.
     """
-    key = (str(name_or_path), str(device))
-    with _LOAD_LOCK:
-        if key in _LOADED:
-            return _LOADED[key]
-        from sentence_transformers import SentenceTransformer
+    return load_shared(
+        "sentence-transformer",
+        name_or_path,
+        device,
+        lambda: _load_sentence_transformer(name_or_path, device),
+    )
 
-        is_local = Path(name_or_path).expanduser().exists()
-        try:
-            with _quiet_transformers():
-                model = SentenceTransformer(
-                    str(Path(name_or_path).expanduser()) if is_local else name_or_path,
-                    device=str(device),
-                    local_files_only=_offline(),
-                )
-        except Exception as error:
-            if is_local:
-                raise OSError(
-                    f"teacher: could not load a sentence-transformers model from the folder "
-                    f"{name_or_path!r}: {error}"
-                ) from error
+
+def _load_sentence_transformer(name_or_path: str, device: str):
+    from sentence_transformers import SentenceTransformer
+
+    is_local = Path(name_or_path).expanduser().exists()
+    try:
+        with _quiet_transformers():
+            model = SentenceTransformer(
+                str(Path(name_or_path).expanduser()) if is_local else name_or_path,
+                device=str(device),
+                local_files_only=_offline(),
+            )
+    except Exception as error:
+        if is_local:
             raise OSError(
-                f"teacher: could not load {name_or_path!r} as a sentence-transformers model "
-                "(not a local folder, and not in the Hugging Face cache or reachable online). "
-                "Use teacher='minilm' (bundled, works offline), a local folder, a "
-                "SentenceTransformer instance, or teacher='precomputed' with embeddings as y."
+                f"teacher: could not load a sentence-transformers model from the folder "
+                f"{name_or_path!r}: {error}"
             ) from error
-        model.requires_grad_(False)
-        model.eval()
-        _LOADED[key] = model
-        return model
+        raise OSError(
+            f"teacher: could not load {name_or_path!r} as a sentence-transformers model "
+            "(not a local folder, and not in the Hugging Face cache or reachable online). "
+            "Use teacher='minilm' (bundled, works offline), a local folder, a "
+            "SentenceTransformer instance, or teacher='precomputed' with embeddings as y."
+        ) from error
+    model.requires_grad_(False)
+    model.eval()
+    return model
 
 
 def load_bundled_minilm(device: str = "cpu"):
