@@ -366,6 +366,9 @@ def _batch(clips):
 def test_whisper_cached_frozen_part_gives_the_uncached_embeddings(
     trainable_layers, checkpoints, speech_data
 ):
+    from cwcl_sk.encoders.activation_cache import clear_activation_cache
+
+    clear_activation_cache()
     clips = speech_data[0][:6]
     cached = _whisper_student(
         checkpoints, trainable_layers=trainable_layers, freeze_feature_encoder=True
@@ -387,6 +390,9 @@ def test_whisper_cached_frozen_part_gives_the_uncached_embeddings(
 
 
 def test_whisper_cache_keeps_gradients_of_the_trainable_layers(checkpoints, speech_data):
+    from cwcl_sk.encoders.activation_cache import clear_activation_cache
+
+    clear_activation_cache()
     student = _whisper_student(checkpoints, trainable_layers=1)
     student.train()
     for _ in range(2):  # the second pass reads the frozen part from the cache
@@ -399,22 +405,62 @@ def test_whisper_cache_keeps_gradients_of_the_trainable_layers(checkpoints, spee
 
 
 def test_whisper_cache_is_off_while_the_front_end_trains(checkpoints, speech_data):
+    from cwcl_sk.encoders.activation_cache import clear_activation_cache
+
+    clear_activation_cache()
     student = _whisper_student(checkpoints, freeze_feature_encoder=False)
     assert student.frozen_depth() is None
     student(_batch(speech_data[0][:3]))
     assert len(student.activation_cache) == 0
 
 
-def test_whisper_cache_is_not_pickled_or_copied(checkpoints, speech_data):
+def test_whisper_cache_is_not_pickled_or_saved(checkpoints, speech_data):
     import copy
     import pickle
 
     student = _whisper_student(checkpoints, trainable_layers=1)
     student(_batch(speech_data[0][:3]))
-    assert len(student.activation_cache) == 3
-    assert len(pickle.loads(pickle.dumps(student)).activation_cache) == 0
-    assert len(copy.deepcopy(student).activation_cache) == 0
+    assert len(pickle.dumps(student)) < len(pickle.dumps(student.encoder)) + 100_000
+    torch.testing.assert_close(
+        pickle.loads(pickle.dumps(student))(_batch(speech_data[0][:3])),
+        copy.deepcopy(student)(_batch(speech_data[0][:3])),
+    )
     assert not any("activation_cache" in key for key in student.state_dict())
+
+
+def test_whisper_students_with_the_same_frozen_weights_share_the_cache(checkpoints, speech_data):
+    from cwcl_sk.encoders.activation_cache import clear_activation_cache
+
+    clear_activation_cache()
+    clips = speech_data[0][:4]
+    first = _whisper_student(checkpoints, trainable_layers=1)
+    first(_batch(clips))
+    cache = first.activation_cache
+    assert (cache.hits, cache.misses, len(cache)) == (0, 4, 4)
+    # A fresh student of the same checkpoint (a clone in a grid search) reads those entries.
+    second = _whisper_student(checkpoints, trainable_layers=1)
+    second(_batch(clips))
+    assert (cache.hits, len(cache)) == (4, 4)
+    # Freezing another depth is another computation: new entries.
+    _whisper_student(checkpoints, trainable_layers=0)(_batch(clips))
+    assert len(cache) == 8
+
+
+def test_whisper_cache_follows_frozen_weights_loaded_in_place(checkpoints, speech_data):
+    from cwcl_sk.encoders.activation_cache import clear_activation_cache
+
+    clear_activation_cache()
+    clips = speech_data[0][:3]
+    student = _whisper_student(checkpoints, trainable_layers=1)
+    before = student(_batch(clips))
+    state = student.state_dict()
+    state["encoder.layers.0.fc2.weight"] = 3.0 * state["encoder.layers.0.fc2.weight"]
+    student.load_state_dict(state)
+    uncached = _whisper_student(checkpoints, trainable_layers=1, cache_frozen=False)
+    uncached.load_state_dict(state)
+    after = student(_batch(clips))
+    torch.testing.assert_close(after, uncached(_batch(clips)), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(after, before, atol=1e-3)
 
 
 def test_whisper_fit_with_cache_matches_fit_without(checkpoints, speech_data):
@@ -440,9 +486,35 @@ def test_activation_cache_stops_filling_at_its_bound():
     from cwcl_sk.encoders.activation_cache import ActivationCache
 
     cache = ActivationCache(max_bytes=3 * 4 * 10)  # three rows of 10 float32
-    for key in range(5):
-        cache.put(key, torch.full((10,), float(key)))
+    for item in range(5):
+        cache.put(("model", item), torch.full((10,), float(item)))
     assert len(cache) == 3 and cache.n_bytes == 120
-    assert cache.get(4) is None and torch.equal(cache.get(2), torch.full((10,), 2.0))
+    assert cache.get(("model", 4)) is None
+    assert torch.equal(cache.get(("model", 2)), torch.full((10,), 2.0))
     cache.clear()
     assert len(cache) == 0 and cache.n_bytes == 0 and cache.hits == 0
+
+
+def test_activation_cache_drops_other_models_when_full():
+    from cwcl_sk.encoders.activation_cache import ActivationCache
+
+    cache = ActivationCache(max_bytes=3 * 4 * 10)
+    for item in range(2):
+        cache.put(("old", item), torch.zeros(10))
+    cache.put(("new", 0), torch.ones(10))
+    assert len(cache) == 3
+    cache.put(("new", 1), torch.ones(10))  # does not fit: the old model's entries go
+    assert cache.get(("old", 0)) is None and cache.get(("new", 1)) is not None
+    assert len(cache) == 2 and cache.n_bytes == 80
+
+
+def test_module_digest_sees_weights_and_settings():
+    from cwcl_sk.encoders.activation_cache import module_digest
+
+    layer = torch.nn.Linear(3, 2)
+    digest = module_digest("depth 1", layer)
+    assert module_digest("depth 1", layer) == digest
+    assert module_digest("depth 2", layer) != digest
+    with torch.no_grad():
+        layer.bias.add_(1e-6)
+    assert module_digest("depth 1", layer) != digest

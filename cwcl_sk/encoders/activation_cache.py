@@ -1,13 +1,17 @@
-"""Per-clip outputs of a student's frozen lower layers, computed once per fit.
+"""Per-clip outputs of a student's frozen lower layers, computed once per process.
 
 A pretrained speech student is often fine-tuned with its front end and lower layers frozen
 (``student__trainable_layers``). Those layers are deterministic functions of the clip, so
 running them again every epoch repeats work: on a CPU it is most of the cost of a step.
-:class:`ActivationCache` keeps their output per clip, keyed by a digest of the clip's samples
-and the depth of the frozen part, so each clip passes through the frozen layers once.
+:class:`ActivationCache` keeps their output per clip, keyed by a digest of the frozen part's
+weights (:func:`module_digest`) and a digest of the clip's samples (:func:`clip_digest`).
 
-The cache is working memory, not learned state: it is never pickled, deep-copied or saved
-with the model, and a fresh or unpickled student starts with an empty one.
+One cache serves the whole process (:func:`shared_activation_cache`): every fit of a grid
+search, a cross-validation or a benchmark that freezes the same layers of the same checkpoint
+reads the clips the first fit computed. Because the key holds the weights' digest, a model
+whose frozen part differs never reads another's entries. The cache is working memory, not
+learned state: it is never pickled or saved with a model; :func:`clear_activation_cache`
+frees it.
 """
 
 from __future__ import annotations
@@ -18,11 +22,25 @@ from collections.abc import Hashable
 
 import torch
 
-__all__ = ["DEFAULT_CACHE_BYTES", "ActivationCache", "clip_digest"]
+__all__ = [
+    "DEFAULT_CACHE_BYTES",
+    "ActivationCache",
+    "clear_activation_cache",
+    "clip_digest",
+    "module_digest",
+    "shared_activation_cache",
+]
 
 # 4 GiB holds the frozen outputs of about 30 hours of speech for Whisper tiny (width 384,
 # 50 frames per second, float32).
 DEFAULT_CACHE_BYTES = 4 * 2**30
+
+
+def _update(hasher, tensor: torch.Tensor) -> None:
+    """Feed a tensor's dtype, shape and values to ``hasher``."""
+    array = tensor.detach().to("cpu").contiguous().numpy()
+    hasher.update(f"{array.dtype.str}:{array.shape}:".encode())
+    hasher.update(array.tobytes())
 
 
 def clip_digest(clip: torch.Tensor) -> bytes:
@@ -37,19 +55,46 @@ def clip_digest(clip: torch.Tensor) -> bytes:
     -------
     digest : bytes
     """
-    array = clip.detach().to("cpu").contiguous().numpy()
     hasher = hashlib.blake2b(digest_size=16)
-    hasher.update(f"{array.dtype.str}:{array.shape}:".encode())
-    hasher.update(array.tobytes())
+    _update(hasher, clip)
+    return hasher.digest()
+
+
+def module_digest(*parts) -> bytes:
+    """A 16-byte digest of the parameters and buffers of ``parts`` (modules or tensors).
+
+    Parameters
+    ----------
+    *parts : torch.nn.Module, torch.Tensor or str
+        What the cached computation depends on; strings stand for settings (e.g. a hop).
+
+    Returns
+    -------
+    digest : bytes
+    """
+    hasher = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        if isinstance(part, torch.nn.Module):
+            tensors = [*part.parameters(), *part.buffers()]
+        elif isinstance(part, torch.Tensor):
+            tensors = [part]
+        else:
+            hasher.update(f"<{part}>".encode())
+            continue
+        for tensor in tensors:
+            _update(hasher, tensor)
     return hasher.digest()
 
 
 class ActivationCache:
-    """A bounded map from a key to a CPU tensor, filled until it is full.
+    """A bounded map from ``(group, item)`` keys to CPU tensors.
 
-    Entries are never evicted: a training set is read in a new order every epoch, and with
-    least-recently-used eviction a set larger than the bound would miss on every read. When
-    full, the cache keeps what it has and further entries are computed every time.
+    The group names the computation (for a student, the digest of its frozen part) and the
+    item its input. Within a group entries are never evicted: a training set is read in a new
+    order every epoch, and with least-recently-used eviction a set larger than the bound would
+    miss on every read. When an entry does not fit, the entries of *other* groups (models no
+    longer trained) are dropped first; if it still does not fit, the cache keeps what it has
+    and further entries are computed every time.
 
     Parameters
     ----------
@@ -75,7 +120,7 @@ class ActivationCache:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def get(self, key: Hashable) -> torch.Tensor | None:
+    def get(self, key: tuple) -> torch.Tensor | None:
         """The stored tensor of ``key``, or None."""
         with self._lock:
             row = self._rows.get(key)
@@ -85,14 +130,23 @@ class ActivationCache:
                 self.hits += 1
             return row
 
-    def put(self, key: Hashable, row: torch.Tensor) -> None:
-        """Store a detached CPU copy of ``row`` under ``key`` if it fits in the bound."""
+    def put(self, key: tuple, row: torch.Tensor) -> None:
+        """Store a detached CPU copy of ``row`` under ``key`` = ``(group, item)`` if it fits."""
         size = row.numel() * row.element_size()
         with self._lock:
-            if key in self._rows or self.n_bytes + size > self.max_bytes:
+            if key in self._rows:
+                return
+            if self.n_bytes + size > self.max_bytes:
+                self._drop_other_groups(key[0])
+            if self.n_bytes + size > self.max_bytes:
                 return
             self._rows[key] = row.detach().to("cpu", copy=True)
             self.n_bytes += size
+
+    def _drop_other_groups(self, group: Hashable) -> None:
+        for key in [key for key in self._rows if key[0] != group]:
+            row = self._rows.pop(key)
+            self.n_bytes -= row.numel() * row.element_size()
 
     def clear(self) -> None:
         """Forget every entry and reset the counters."""
@@ -109,3 +163,16 @@ class ActivationCache:
 
     def __deepcopy__(self, memo) -> ActivationCache:
         return ActivationCache(self.max_bytes)
+
+
+_SHARED = ActivationCache()
+
+
+def shared_activation_cache() -> ActivationCache:
+    """The process-wide cache the students use (bounded by :data:`DEFAULT_CACHE_BYTES`)."""
+    return _SHARED
+
+
+def clear_activation_cache() -> None:
+    """Free every cached activation of this process."""
+    _SHARED.clear()

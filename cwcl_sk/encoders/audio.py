@@ -44,7 +44,7 @@ from ._transformers import (
     _source,
     masked_mean,
 )
-from .activation_cache import ActivationCache, clip_digest
+from .activation_cache import clip_digest, module_digest, shared_activation_cache
 from .generic import standardization_statistics
 
 __all__ = [
@@ -529,8 +529,10 @@ class WhisperEncoderStudent(nn.Module):
         the padding to 30 s.
     cache_frozen : bool, default=True
         Keep each clip's output of the frozen part (front end and frozen bottom layers, see
-        :func:`build_whisper`) in an :class:`~cwcl_sk.encoders.activation_cache.ActivationCache`,
-        so that a clip passes through it once per fit instead of once per epoch.
+        :func:`build_whisper`) in the process-wide
+        :func:`~cwcl_sk.encoders.activation_cache.shared_activation_cache`, keyed by the
+        frozen weights and the clip, so that a clip passes through it once per process instead
+        of once per epoch and fit.
 
     Notes
     -----
@@ -556,7 +558,37 @@ class WhisperEncoderStudent(nn.Module):
         self.register_buffer("mel_filters", mel_filters, persistent=False)
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
         self.cache_frozen = bool(cache_frozen)
-        self.activation_cache = ActivationCache()
+        self._frozen_digests: dict[int, bytes] = {}
+        # Weights loaded in place change the frozen part: digest it again.
+        self.register_load_state_dict_post_hook(_forget_digests_after_loading)
+
+    @property
+    def activation_cache(self):
+        """The cache of frozen outputs (shared by every student of the process)."""
+        return shared_activation_cache()
+
+    def _forget_digests(self) -> None:
+        self._frozen_digests = {}
+
+    def train(self, mode: bool = True):
+        # Called at the start of every epoch and by eval(): the frozen part is digested
+        # again then, so a change made between epochs is never served stale outputs.
+        self._forget_digests()
+        return super().train(mode)
+
+    def _frozen_digest(self, depth: int) -> bytes:
+        """Digest of what the first ``depth`` layers' output depends on (see module_digest)."""
+        if depth not in self._frozen_digests:
+            encoder = self.encoder
+            self._frozen_digests[depth] = module_digest(
+                f"whisper frozen depth {depth}, n_fft {self.n_fft}, hop {self.hop_length}",
+                self.mel_filters,
+                encoder.conv1,
+                encoder.conv2,
+                encoder.embed_positions,
+                *encoder.layers[:depth],
+            )
+        return self._frozen_digests[depth]
 
     def log_mel(self, clip: torch.Tensor) -> torch.Tensor:
         """(samples,) -> (n_mels, samples // hop_length), as WhisperFeatureExtractor computes."""
@@ -630,7 +662,8 @@ class WhisperEncoderStudent(nn.Module):
 
     def _cached_frozen_frames(self, clips: list, depth: int):
         """The frozen part's output for each clip, from the cache or computed and stored."""
-        keys = [(depth, clip_digest(clip)) for clip in clips]
+        frozen = self._frozen_digest(depth)
+        keys = [(frozen, clip_digest(clip)) for clip in clips]
         rows = [self.activation_cache.get(key) for key in keys]
         missing = [index for index, row in enumerate(rows) if row is None]
         if missing:
@@ -652,6 +685,11 @@ class WhisperEncoderStudent(nn.Module):
         frame_lengths = torch.tensor([len(row) for row in rows], device=device)
         hidden = nn.utils.rnn.pad_sequence(rows, batch_first=True)
         return hidden, _length_mask(frame_lengths, hidden.shape[1])
+
+
+def _forget_digests_after_loading(module: WhisperEncoderStudent, incompatible_keys) -> None:
+    """load_state_dict hook (a module-level function, so that students pickle)."""
+    module._forget_digests()
 
 
 def _trains(*modules: nn.Module) -> bool:
@@ -696,9 +734,10 @@ def build_whisper(
     cache_frozen : bool, default=True
         Compute the frozen part (the front end, and the bottom layers that
         ``trainable_layers`` freezes) once per clip and keep its output in memory (up to
-        4 GiB), instead of once per clip and epoch. With whisper-tiny and
-        ``trainable_layers=1`` epochs after the first ran about twice as fast on a 2-core
-        CPU; a fit holds about 77 kB per second of training audio. Frozen layers then
+        4 GiB for the process, shared by every fit that freezes the same weights: the fits
+        of a grid search compute it once), instead of once per clip, epoch and fit. With
+        whisper-tiny and ``trainable_layers=1`` epochs after the first ran about twice as
+        fast on a 2-core CPU; the cache holds about 77 kB per second of audio. Frozen layers then
         run without dropout (Whisper checkpoints use none).
     **config_overrides
         Fields of ``WhisperConfig``, e.g. ``encoder_layers=2, d_model=64``.
