@@ -250,13 +250,29 @@ def previous_runs(stem: Path, settings: dict) -> tuple[list[dict], dict | None]:
     path = stem.parent / f"{stem.name}.json"
     if not path.exists():
         return [], None
-    saved = json.loads(path.read_text())
-    current = json.loads(json.dumps(settings, default=str))  # tuples as lists, like the file
-    differing = [key for key in _RESUME_KEYS if saved["settings"].get(key) != current.get(key)]
+    saved = _effective(json.loads(path.read_text())["settings"])
+    current = _effective(json.loads(json.dumps(settings, default=str)))  # tuples as lists
+    differing = [key for key in _RESUME_KEYS if saved.get(key) != current.get(key)]
     if differing:
         raise SystemExit(f"--resume: {path} was made with other {', '.join(differing)}.")
+    saved = json.loads(path.read_text())
     print(f"resuming: {len(saved['runs'])} runs from {path}", flush=True)
     return saved["runs"], saved["text_only_limit"]
+
+
+def _effective(settings: dict) -> dict:
+    """``settings`` with ``--epochs`` written into every student's ``max_epochs``.
+
+    Runs made with ``--epochs 3`` train 3 epochs whatever a student's default was then.
+    """
+    override = settings.get("epochs_override")
+    if override:
+        settings = dict(settings)
+        settings["students"] = {
+            name: {**student, "max_epochs": override}
+            for name, student in settings["students"].items()
+        }
+    return settings
 
 
 def main(argv=None) -> int:
