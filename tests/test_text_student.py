@@ -116,3 +116,26 @@ def test_text_student_aligner_saves_and_loads_with_its_image_candidates(folders,
     loaded = CWCLAligner.load(aligner.save(tmp_path / "saved"))
     np.testing.assert_allclose(loaded.transform(captions), aligner.transform(captions), atol=1e-6)
     assert list(loaded.predict(captions)) == list(aligner.predict(captions))
+
+
+@pytest.mark.parametrize(("trainable_layers", "has_head"), [(0, True), (1, False)])
+def test_fully_frozen_student_as_wide_as_the_teacher_gets_a_trained_head(
+    folders, pairs, trainable_layers, has_head
+):
+    # The tiny ViT teacher and the tiny BERT student are both 32 wide: without the head, a
+    # student with every layer frozen would have next to nothing left to train.
+    captions, images = pairs
+    aligner = CWCLAligner(
+        teacher=folders["vit"],
+        student="bert",
+        student__name_or_path=folders["bert"],
+        student__trainable_layers=trainable_layers,
+        **FAST,
+    ).fit(captions, images)
+    trainable = {
+        name for name, parameter in aligner.student_.named_parameters() if parameter.requires_grad
+    }
+    assert ("projection.weight" in trainable) is has_head
+    if has_head:
+        assert not any(".layer." in name for name in trainable)
+        assert aligner.history_[-1]["train_loss"] < aligner.history_[0]["train_loss"]

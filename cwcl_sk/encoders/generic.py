@@ -172,16 +172,19 @@ class EmbeddingModel(nn.Module):
     encoder_width : int
         The encoder's output width.
     output_dim : int
-        The teacher's embedding width. When it differs from ``encoder_width`` a trainable
+        The teacher's embedding width. When it differs from ``encoder_width``, or when the
+        encoder sets ``needs_projection = True`` (a pretrained model with every layer frozen,
+        ``student__trainable_layers=0``), a trainable
         ``nn.Linear(encoder_width, output_dim, bias=False)`` is added.
     """
 
     def __init__(self, encoder: nn.Module, encoder_width: int, output_dim: int):
         super().__init__()
         self.encoder = encoder
+        needs_projection = getattr(encoder, "needs_projection", False)
         self.projection = (
             nn.Linear(encoder_width, output_dim, bias=False)
-            if encoder_width != output_dim
+            if encoder_width != output_dim or needs_projection
             else nn.Identity()
         )
         self.output_dim = output_dim

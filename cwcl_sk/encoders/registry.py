@@ -310,4 +310,9 @@ def make_student(student, data, output_dim: int, options: dict) -> nn.Module:
         return copy.deepcopy(student)
     entry = STUDENTS[student]
     build_options = {key: value for key, value in options.items() if key not in entry.input_options}
-    return entry.build(data, output_dim, **build_options)
+    encoder = entry.build(data, output_dim, **build_options)
+    if options.get("trainable_layers") == 0:
+        # Every layer frozen: a probe of the pooled features, whose head must learn even when
+        # the encoder is as wide as the teacher (see EmbeddingModel).
+        encoder.needs_projection = True
+    return encoder
