@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .schedules import LR_SCHEDULES
+
 __all__ = [
     "ManifestError",
     "ManifestRow",
@@ -393,6 +395,8 @@ def _fit(arguments: argparse.Namespace) -> int:
         batch_size=arguments.batch_size,
         max_epochs=arguments.max_epochs,
         learning_rate=arguments.learning_rate,
+        lr_schedule=arguments.lr_schedule,
+        warmup_fraction=arguments.warmup_fraction,
         validation_fraction=arguments.validation_fraction,
         device=arguments.device,
         random_state=arguments.seed,
@@ -594,6 +598,18 @@ def _add_fit(commands) -> None:
     fit.add_argument("--max-epochs", type=int, default=20, help="training epochs (default: 20)")
     fit.add_argument(
         "--learning-rate", type=float, default=1e-3, help="AdamW learning rate (default: 1e-3)"
+    )
+    fit.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        default="constant",
+        help="how the rate moves over the fit (default: constant)",
+    )
+    fit.add_argument(
+        "--warmup-fraction",
+        type=float,
+        default=0.0,
+        help="share of the steps spent warming up to the learning rate (default: 0)",
     )
     fit.add_argument(
         "--validation-fraction",

@@ -56,6 +56,10 @@ def trained_model(numeric_pairs):
             "kappa=0.05",
             "--student-option",
             "hidden_sizes=(16,)",
+            "--lr-schedule",
+            "cosine",
+            "--warmup-fraction",
+            "0.1",
         ]
     )
     assert status == 0
@@ -67,6 +71,9 @@ def test_fit_saves_a_model_trained_with_the_given_options(trained_model):
     assert len(aligner.history_) == 30
     assert aligner.get_params()["student__hidden_sizes"] == (16,)
     assert aligner.kernel.kappa == 0.05
+    assert (aligner.lr_schedule, aligner.warmup_fraction) == ("cosine", 0.1)
+    rates = [record["learning_rate"] for record in aligner.history_]
+    assert rates[2] == pytest.approx(1e-3) and rates[-1] < 1e-5
     assert sorted(aligner.candidates_) == sorted(COLOURS)
 
 
@@ -297,6 +304,8 @@ def test_help_explains_every_option(command):
             "--batch-size",
             "--max-epochs",
             "--learning-rate",
+            "--lr-schedule",
+            "--warmup-fraction",
             "--seed",
             "--student-option",
         ],
