@@ -59,6 +59,7 @@ def test_history_records_loss_temperature_and_time(paired_features):
     assert set(record) == {
         "epoch",
         "train_loss",
+        "learning_rate",
         "temperature",
         "seconds",
         "target_diagonal_mass",
