@@ -117,8 +117,9 @@ class SpokenIntentsWhisper:
     def __init__(self, quick: bool, speaker=None):
         slurp = spoken_intents.load_slurp(None)
         train_size, eval_size = (300, 100) if quick else (self.train_size, None)
-        cache = REPOSITORY / "benchmarks" / "results" / "speech-cache"
-        self.corpus = spoken_intents.make_corpus(slurp, train_size, 1, eval_size, cache)
+        self.corpus = spoken_intents.make_corpus(
+            slurp, train_size, 1, eval_size, spoken_intents.SPEECH_CACHE
+        )
         self.student = {**spoken_intents.STUDENTS["whisper-tiny.en"](0), **FROZEN_WHISPER}
         if quick:
             self.reference_epochs = 1

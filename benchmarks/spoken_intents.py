@@ -57,6 +57,9 @@ from cwcl_sk.metrics import recall_at_k  # noqa: E402
 # an RP male variant and a Scottish accent; the other seven speak the training transcripts.
 EVAL_VOICES = ("en-us+f4", "en-gb-x-rp+m2", "en-gb-scotland")
 TRAIN_VOICES = tuple(voice for voice in ENGLISH_VOICES if voice not in EVAL_VOICES)
+# Synthesised clips are kept here across runs (and shared with kernel_ablation.py).
+SPEECH_CACHE = REPOSITORY / "benchmarks" / "results" / "speech-cache"
+
 # Rate (words per minute) and pitch drawn per utterance, for training and evaluation alike.
 RATE = (140, 210)
 PITCH = (35, 65)
@@ -250,12 +253,12 @@ def previous_runs(stem: Path, settings: dict) -> tuple[list[dict], dict | None]:
     path = stem.parent / f"{stem.name}.json"
     if not path.exists():
         return [], None
-    saved = _effective(json.loads(path.read_text())["settings"])
+    saved = json.loads(path.read_text())
+    before = _effective(saved["settings"])
     current = _effective(json.loads(json.dumps(settings, default=str)))  # tuples as lists
-    differing = [key for key in _RESUME_KEYS if saved.get(key) != current.get(key)]
+    differing = [key for key in _RESUME_KEYS if before.get(key) != current.get(key)]
     if differing:
         raise SystemExit(f"--resume: {path} was made with other {', '.join(differing)}.")
-    saved = json.loads(path.read_text())
     print(f"resuming: {len(saved['runs'])} runs from {path}", flush=True)
     return saved["runs"], saved["text_only_limit"]
 
@@ -307,7 +310,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--cache-dir",
         type=Path,
-        default=REPOSITORY / "benchmarks" / "results" / "speech-cache",
+        default=SPEECH_CACHE,
         help="synthesised clips are kept here",
     )
     parser.add_argument(

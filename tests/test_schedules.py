@@ -58,17 +58,24 @@ def test_a_schedule_starting_later_is_the_same_schedule_shifted():
     assert rates(first, 3) == rates(later, 3)
 
 
-def test_fit_follows_the_schedule_step_by_step(paired_features):
-    X, teacher_embeddings = paired_features
+def recording_cosine_aligner(warmup_fraction: float) -> tuple[CWCLAligner, RateRecorder]:
+    """An unfitted cosine-scheduled aligner (peak 0.01) and the recorder of its rates."""
     recorder = RateRecorder()
     aligner = CWCLAligner(
         teacher="precomputed",
         lr_schedule="cosine",
-        warmup_fraction=0.25,
+        warmup_fraction=warmup_fraction,
         learning_rate=0.01,
         callbacks=[recorder],
         **FAST,
-    ).fit(X, teacher_embeddings)
+    )
+    return aligner, recorder
+
+
+def test_fit_follows_the_schedule_step_by_step(paired_features):
+    X, teacher_embeddings = paired_features
+    aligner, recorder = recording_cosine_aligner(warmup_fraction=0.25)
+    aligner.fit(X, teacher_embeddings)
     expected = rates(LearningRateSchedule("cosine", 0.01, 0.25, first_epoch=1, n_epochs=4), 4)
     assert recorder.rates == pytest.approx(expected)  # 60 pairs in batches of 16: 4 steps
     assert [record["learning_rate"] for record in aligner.history_] == pytest.approx(expected[3::4])
@@ -99,15 +106,7 @@ def test_warm_start_runs_a_fresh_schedule(paired_features):
 
 def test_partial_fit_trains_at_the_constant_rate(paired_features):
     X, teacher_embeddings = paired_features
-    recorder = RateRecorder()
-    aligner = CWCLAligner(
-        teacher="precomputed",
-        lr_schedule="cosine",
-        warmup_fraction=0.5,
-        learning_rate=0.01,
-        callbacks=[recorder],
-        **FAST,
-    )
+    aligner, recorder = recording_cosine_aligner(warmup_fraction=0.5)
     aligner.partial_fit(X, teacher_embeddings).partial_fit(X, teacher_embeddings)
     assert recorder.rates == pytest.approx([0.01] * 8)
 
