@@ -10,7 +10,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["LOSSES", "machine", "mean_sd", "plus_minus", "table_lines", "write_results"]
+__all__ = [
+    "LOSSES",
+    "machine",
+    "mean_sd",
+    "plus_minus",
+    "saved_results",
+    "table_lines",
+    "write_results",
+]
 
 # Every loss a benchmark may compare, as CWCLAligner parameters. "CWCL identity" is CL computed
 # by the CWCL code (a consistency check); the kernels are documented in cwcl_sk.kernels.
@@ -57,3 +65,29 @@ def write_results(path_stem: Path, table: str, results: dict) -> None:
     path_stem.parent.joinpath(f"{path_stem.name}.json").write_text(
         json.dumps(results, indent=1, default=str)
     )
+
+
+def saved_results(path_stem: Path, settings: dict, keys, normalise=None) -> dict | None:
+    """The results saved at ``<path_stem>.json``, if their settings agree with ``settings``.
+
+    For ``--resume``: an earlier run's measurements are reused only when every setting in
+    ``keys`` is the same (after ``normalise``, applied to both sides); otherwise the run stops
+    with a message naming the settings that differ, rather than mix incomparable runs.
+
+    Returns
+    -------
+    results : dict or None
+        The saved ``{"settings": ..., "runs": [...], ...}``; None when nothing is saved.
+    """
+    path = Path(path_stem).parent / f"{Path(path_stem).name}.json"
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    normalise = normalise or (lambda value: value)
+    before = normalise(saved["settings"])
+    current = normalise(json.loads(json.dumps(settings, default=str)))  # tuples as lists
+    differing = [key for key in keys if before.get(key) != current.get(key)]
+    if differing:
+        raise SystemExit(f"--resume: {path} was made with other {', '.join(differing)}.")
+    print(f"resuming: {len(saved['runs'])} runs from {path}", flush=True)
+    return saved

@@ -26,8 +26,10 @@ Run from the repository root::
     python benchmarks/kernel_ablation.py --task spoken-digits --batch-sizes 64 256
     python benchmarks/kernel_ablation.py --task spoken-intents-whisper
     python benchmarks/kernel_ablation.py --quick
+    python benchmarks/kernel_ablation.py --task spoken-digits --batch-sizes 1024 --resume
 
-Results go to ``benchmarks/results/kernel_ablation_<task>.json`` and ``.md``.
+Results go to ``benchmarks/results/kernel_ablation_<task>.json`` and ``.md``, rewritten after
+every fit; ``--resume`` keeps the cells already there and adds the missing ones.
 """
 
 from __future__ import annotations
@@ -47,8 +49,18 @@ sys.path.insert(0, str(REPOSITORY / "benchmarks"))
 import digit_images  # noqa: E402
 import spoken_digits  # noqa: E402
 import spoken_intents  # noqa: E402
-from _common import LOSSES, machine, mean_sd, plus_minus, table_lines, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    LOSSES,
+    machine,
+    mean_sd,
+    plus_minus,
+    saved_results,
+    table_lines,
+    write_results,
+)
 
+# Settings that must agree for cells of an earlier invocation to be reused by --resume.
+_RESUME_KEYS = ("task", "quick", "reference_epochs", "student", "speaker")
 DEFAULT_LOSSES = ("CL", "CWCL exp", "CWCL linear", "CWCL perplexity", "CWCL mixture")
 REFERENCE_BATCH = 64
 GRAD_CACHE_CHUNK = 256
@@ -150,6 +162,14 @@ def budget(batch_size: int, reference_epochs: int) -> dict:
     return options
 
 
+def _cell(values: list[float], n_seeds: int) -> str:
+    """Mean ± sd of a cell's accuracies; a cell measured with fewer seeds says how many."""
+    if not values:
+        return ""
+    text = plus_minus(mean_sd(values))
+    return text if len(values) >= n_seeds else f"{text} ({len(values)} of {n_seeds} seeds)"
+
+
 def markdown(records: list[dict], batch_sizes, losses, settings: dict) -> str:
     """Accuracy (mean ± sd over seeds) with one row per loss and one column per batch size."""
     rows = []
@@ -161,7 +181,7 @@ def markdown(records: list[dict], batch_sizes, losses, settings: dict) -> str:
                 for run in records
                 if run["loss"] == loss and run["batch_size"] == batch_size
             ]
-            cells.append(plus_minus(mean_sd(values)) if values else "")
+            cells.append(_cell(values, len(settings["seeds"])))
         rows.append(cells)
     header = ["loss", *(f"batch {size}" for size in batch_sizes)]
     lines = table_lines(header, rows)
@@ -177,6 +197,18 @@ def markdown(records: list[dict], batch_sizes, losses, settings: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _save(stem: Path, records, batch_sizes, losses, settings: dict, offset: float) -> str:
+    """Write the runs and their table, and return the table.
+
+    Wall time counts from ``offset``: a ``perf_counter`` time moved back by the wall time of
+    the runs resumed from an earlier invocation.
+    """
+    settings["wall_seconds"] = round(time.perf_counter() - offset, 1)
+    table = markdown(records, batch_sizes, losses, settings)
+    write_results(stem, table, {"settings": settings, "runs": records})
+    return table
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -189,6 +221,11 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--quick", action="store_true", help="smoke run: small data, one seed")
     parser.add_argument("--out", type=Path, default=REPOSITORY / "benchmarks" / "results")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the cells already in the result file (same task and student), add the rest",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -200,11 +237,23 @@ def main(argv=None) -> int:
         "seeds": seeds,
         "reference_epochs": task.reference_epochs,
         "student": task.student,
+        "speaker": args.speaker,
         **machine(args.threads),
     }
     stem = args.out / f"kernel_ablation_{args.task}{'_quick' if args.quick else ''}"
-    records = []
+    records, batch_sizes, losses, earlier_seconds = [], args.batch_sizes, args.losses, 0.0
+    saved = saved_results(stem, settings, _RESUME_KEYS) if args.resume else None
+    if saved is not None:
+        records, earlier_seconds = saved["runs"], saved["settings"].get("wall_seconds", 0.0)
+        # The table keeps the earlier cells beside the new ones.
+        batch_sizes = sorted({run["batch_size"] for run in records} | set(batch_sizes))
+        losses = list(dict.fromkeys([*(run["loss"] for run in records), *losses]))
+        settings["seeds"] = sorted({run["seed"] for run in records} | set(seeds))
+    done = {(run["batch_size"], run["loss"], run["seed"]) for run in records}
+    table = markdown(records, batch_sizes, losses, settings)
     for batch_size, loss, seed in itertools.product(args.batch_sizes, args.losses, seeds):
+        if (batch_size, loss, seed) in done:
+            continue
         options = budget(batch_size, task.reference_epochs)
         accuracy, seconds = task.accuracy(options, LOSSES[loss], seed)
         records.append(
@@ -218,9 +267,9 @@ def main(argv=None) -> int:
             }
         )
         print(f"batch {batch_size} | {loss} | seed {seed}: {accuracy:.3f} ({seconds:.0f} s)")
-        settings["wall_seconds"] = round(time.perf_counter() - started, 1)
-        table = markdown(records, args.batch_sizes, args.losses, settings)
-        write_results(stem, table, {"settings": settings, "runs": records})
+        table = _save(stem, records, batch_sizes, losses, settings, started - earlier_seconds)
+    if records:  # also when --resume found every cell measured: the table is rewritten
+        table = _save(stem, records, batch_sizes, losses, settings, started - earlier_seconds)
     print(table)
     return int(not np.isfinite([run["accuracy"] for run in records]).all())
 

@@ -34,11 +34,17 @@ def test_spoken_intents_quick_mode_writes_its_table(tmp_path):
         str(tmp_path / "speech"),
         "--threads",
         "1",
+        "--learning-rate",
+        "0.002",
+        "--lr-schedule",
+        "cosine",
     ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=280)
     assert completed.returncode == 0, completed.stderr[-3000:]
     results = json.loads((tmp_path / "spoken_intents_quick.json").read_text())
     assert [row["loss"] for row in results["summary"]] == ["CL", "CWCL exp"]
+    student = results["settings"]["students"]["mel-cnn"]
+    assert (student["learning_rate"], student["lr_schedule"]) == (0.002, "cosine")
     for row in results["summary"]:
         for measure in ("intent_accuracy", "recall_at_1", "recall_at_5"):
             assert 0.0 <= row[measure]["mean"] <= 1.0
@@ -48,6 +54,14 @@ def test_spoken_intents_quick_mode_writes_its_table(tmp_path):
     assert results["text_only_limit"]["recall_at_1"] > 0.95
     table = (tmp_path / "spoken_intents_quick.md").read_text()
     assert "text-only limit" in table and "| mel-cnn | CL |" in table
+
+    # Resumed with every run already measured: nothing is refitted, the table is rewritten.
+    (tmp_path / "spoken_intents_quick.md").unlink()
+    completed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=280)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "resuming: 2 runs" in completed.stdout
+    rewritten = (tmp_path / "spoken_intents_quick.md").read_text()
+    assert rewritten.split("Settings:")[0] == table.split("Settings:")[0]
 
 
 def _run_quick(script: str, tmp_path, *arguments) -> None:
@@ -79,6 +93,18 @@ def test_kernel_ablation_quick_mode_fills_every_cell(tmp_path):
     # Equal optimiser steps: 16 times the epochs of batch 32, half those of the reference 64.
     assert all(options["mini_batch_size"] == 256 for options in large)
     assert all(options["max_epochs"] == 16 for options in large)
+
+    # --resume keeps those four cells, adds the missing one and tabulates all five.
+    _run_quick(
+        "kernel_ablation.py", tmp_path, "--batch-sizes", "32", "--losses", "CWCL exp", "--resume"
+    )
+    resumed = json.loads((tmp_path / "kernel_ablation_digit-images_quick.json").read_text())
+    assert resumed["runs"][:4] == results["runs"]
+    assert {(run["batch_size"], run["loss"]) for run in resumed["runs"]} == cells | {
+        (32, "CWCL exp")
+    }
+    table = (tmp_path / "kernel_ablation_digit-images_quick.md").read_text()
+    assert "| batch 32 | batch 512 |" in table and "| CWCL exp |" in table
 
 
 def _fsdd_folder() -> Path:
