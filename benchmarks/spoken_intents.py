@@ -264,10 +264,12 @@ def save(path_stem: Path, records: list[dict], limit: dict, settings: dict) -> s
 _RESUME_KEYS = ("students", "epochs_override", "train_clips", "eval_clips", "batch_size")
 
 
-def previous_runs(stem: Path, settings: dict) -> tuple[list[dict], dict | None]:
-    """Runs and text-only limit saved at ``stem`` by a run with the same data and students."""
+def previous_runs(stem: Path, settings: dict) -> tuple[list[dict], dict | None, float]:
+    """Runs, text-only limit and wall seconds saved at ``stem`` (same data and students)."""
     saved = saved_results(stem, settings, _RESUME_KEYS, normalise=_effective)
-    return ([], None) if saved is None else (saved["runs"], saved["text_only_limit"])
+    if saved is None:
+        return [], None, 0.0
+    return saved["runs"], saved["text_only_limit"], saved["settings"].get("wall_seconds", 0.0)
 
 
 def _effective(settings: dict) -> dict:
@@ -367,9 +369,9 @@ def main(argv=None) -> int:
         flush=True,
     )
     stem = args.out / (f"{args.name}_quick" if args.quick else args.name)
-    records, limit, table = [], None, ""
+    records, limit, table, earlier_seconds = [], None, "", 0.0
     if args.resume:
-        records, limit = previous_runs(stem, settings)
+        records, limit, earlier_seconds = previous_runs(stem, settings)
     done = {(record["student"], record["loss"], record["seed"]) for record in records}
     for student_name, loss_name, seed in itertools.product(args.students, args.losses, args.seeds):
         if (student_name, loss_name, seed) in done:
@@ -391,9 +393,10 @@ def main(argv=None) -> int:
             flush=True,
         )
         # Written after every fit, so an interrupted run keeps what it measured.
-        settings["wall_seconds"] = round(time.perf_counter() - started, 1)
+        settings["wall_seconds"] = round(earlier_seconds + time.perf_counter() - started, 1)
         table = save(stem, records, limit, settings)
     if records and not table:  # --resume found every run done: rewrite the table anyway
+        settings["wall_seconds"] = round(earlier_seconds + time.perf_counter() - started, 1)
         table = save(stem, records, limit, settings)
     print(table)
     return 0
