@@ -250,7 +250,7 @@ def main(argv=None) -> int:
         losses = list(dict.fromkeys([*(run["loss"] for run in records), *losses]))
         settings["seeds"] = sorted({run["seed"] for run in records} | set(seeds))
     done = {(run["batch_size"], run["loss"], run["seed"]) for run in records}
-    table = markdown(records, batch_sizes, losses, settings)
+    table = ""
     for batch_size, loss, seed in itertools.product(args.batch_sizes, args.losses, seeds):
         if (batch_size, loss, seed) in done:
             continue
@@ -268,7 +268,7 @@ def main(argv=None) -> int:
         )
         print(f"batch {batch_size} | {loss} | seed {seed}: {accuracy:.3f} ({seconds:.0f} s)")
         table = _save(stem, records, batch_sizes, losses, settings, started - earlier_seconds)
-    if records:  # also when --resume found every cell measured: the table is rewritten
+    if records and not table:  # --resume found every cell measured: rewrite the table anyway
         table = _save(stem, records, batch_sizes, losses, settings, started - earlier_seconds)
     print(table)
     return int(not np.isfinite([run["accuracy"] for run in records]).all())

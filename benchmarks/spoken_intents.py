@@ -373,6 +373,12 @@ def main(argv=None) -> int:
     if args.resume:
         records, limit, earlier_seconds = previous_runs(stem, settings)
     done = {(record["student"], record["loss"], record["seed"]) for record in records}
+
+    def save_all() -> str:
+        """Write every run so far, with the wall time of this and any resumed invocation."""
+        settings["wall_seconds"] = round(earlier_seconds + time.perf_counter() - started, 1)
+        return save(stem, records, limit, settings)
+
     for student_name, loss_name, seed in itertools.product(args.students, args.losses, args.seeds):
         if (student_name, loss_name, seed) in done:
             continue
@@ -393,11 +399,9 @@ def main(argv=None) -> int:
             flush=True,
         )
         # Written after every fit, so an interrupted run keeps what it measured.
-        settings["wall_seconds"] = round(earlier_seconds + time.perf_counter() - started, 1)
-        table = save(stem, records, limit, settings)
+        table = save_all()
     if records and not table:  # --resume found every run done: rewrite the table anyway
-        settings["wall_seconds"] = round(earlier_seconds + time.perf_counter() - started, 1)
-        table = save(stem, records, limit, settings)
+        table = save_all()
     print(table)
     return 0
 
