@@ -25,6 +25,7 @@ __all__ = [
 LOSSES = {
     "CL": {"loss": "clip"},
     "CWCL exp": {"loss": "cwcl", "kernel": "exp"},
+    "CWCL capped-exp": {"loss": "cwcl", "kernel": "capped-exp"},
     "CWCL linear": {"loss": "cwcl", "kernel": "linear"},
     "CWCL identity": {"loss": "cwcl", "kernel": "identity"},
     "CWCL perplexity": {"loss": "cwcl", "kernel": "perplexity"},

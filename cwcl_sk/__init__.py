@@ -8,6 +8,7 @@ zero-shot. scikit-learn estimators: :class:`CWCLAligner` and :class:`ZeroShotCla
 from .aligner import CWCLAligner
 from .encoders import STUDENTS, TEACHERS, clear_teacher_cache
 from .kernels import (
+    CappedExpKernel,
     ExpKernel,
     IdentityKernel,
     LinearKernel,
@@ -26,6 +27,7 @@ __all__ = [
     "STUDENTS",
     "TEACHERS",
     "CWCLAligner",
+    "CappedExpKernel",
     "ExpKernel",
     "IdentityKernel",
     "LinearKernel",

@@ -4,7 +4,7 @@ CWCL (Srinivasa et al., 2023, arXiv:2309.14580) replaces the 0/1 targets of
 contrastive learning with continuous weights ``w_ij`` derived from the frozen
 teacher's own (intra-modal) similarities ``s_ij = <q_i, q_j>``. A *kernel* is the
 map ``s_ij -> w_ij``. This module provides the kernels, the name table used by
-the estimators (``kernel="exp"``), and :func:`target_matrix`, which builds the
+the estimators (``kernel="capped-exp"``, the default), and :func:`target_matrix`, which builds the
 row-normalised ``(N, N)`` target matrix for a batch of teacher embeddings.
 
 Kernels subclass :class:`sklearn.base.BaseEstimator` only to inherit
@@ -40,6 +40,10 @@ __all__ = [
 ]
 
 KernelLike = Any  # str | WeightKernel | Callable[[Tensor], Tensor] | np.ndarray | Tensor
+
+#: The kernel every estimator and function uses unless told otherwise: :class:`CappedExpKernel`
+#: with ``kappa=0.1`` and ``max_positives=4``, chosen from the ablation in the kernels guide.
+DEFAULT_KERNEL = "capped-exp"
 
 
 def _check_similarity(similarity: torch.Tensor) -> None:
@@ -123,6 +127,17 @@ class LinearKernel(WeightKernel):
 _MIN_EXPONENT = -64.0
 
 
+def _check_kappa(kappa) -> float:
+    if (
+        isinstance(kappa, bool)
+        or not isinstance(kappa, numbers.Real)
+        or not math.isfinite(kappa)
+        or kappa <= 0
+    ):
+        raise ValueError(f"kappa must be a finite float > 0, got {kappa!r}")
+    return float(kappa)
+
+
 class ExpKernel(WeightKernel):
     """Sharpened kernel: ``w_ij = exp((s_ij - 1) / kappa)``.
 
@@ -132,7 +147,9 @@ class ExpKernel(WeightKernel):
     Weights are floored at ``exp(-64)`` (about 1.6e-28) to stay out of the slow
     float32 subnormal range; next to the diagonal weight 1 this is invisible.
 
-    When to use it: the default. It keeps CWCL's continuous credit for
+    When to use it: to reproduce runs made before ``"capped-exp"`` became the default, or
+    when the teacher's soft weight on similar classes should act as label smoothing (see
+    :class:`CappedExpKernel` for when it hurts). It keeps CWCL's continuous credit for
     genuinely similar items while giving unrelated items (teacher cosine
     0 to 0.5) negligible weight, so it does not collapse to uniform targets as
     :class:`LinearKernel` does with modern encoders. Small ``kappa`` (e.g.
@@ -160,15 +177,7 @@ class ExpKernel(WeightKernel):
 
     def __call__(self, similarity: torch.Tensor) -> torch.Tensor:
         _check_similarity(similarity)
-        kappa = self.kappa
-        if (
-            isinstance(kappa, bool)
-            or not isinstance(kappa, numbers.Real)
-            or not math.isfinite(kappa)
-            or kappa <= 0
-        ):
-            raise ValueError(f"kappa must be a finite float > 0, got {kappa!r}")
-        inv_kappa = 1.0 / float(kappa)
+        inv_kappa = 1.0 / _check_kappa(self.kappa)
         # similarity <= 1, so the exponent is <= 0 and nothing overflows. The floor
         # keeps weights (and targets derived from them) out of the float32
         # subnormal range, where CPU arithmetic is many times slower; a weight of
@@ -214,6 +223,31 @@ def _check_fraction(name: str, value, low: float, high: float) -> float:
     return float(value)
 
 
+def _row_entropy(distance: torch.Tensor, log_beta: torch.Tensor) -> torch.Tensor:
+    """Entropy of each row of ``softmax(distance * exp(log_beta))``, shape (N, 1)."""
+    log_targets = torch.log_softmax(distance * log_beta.exp(), dim=1)
+    return -(log_targets.exp() * log_targets).sum(dim=1, keepdim=True)
+
+
+def _calibrate_log_beta(
+    distance: torch.Tensor, target_entropy: float, low: float, high: float, n_steps: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bisect each row's ``log(beta)`` so that ``softmax(distance * beta)`` has a given entropy.
+
+    ``distance`` is ``similarity - 1`` (<= 0), so a row's entropy falls as ``beta`` grows.
+    Returns the final brackets ``(low, high)``, each (N, 1): the entropy at ``high`` is at
+    most ``target_entropy`` unless even ``exp(high)`` is too flat (exact duplicates).
+    """
+    low_t = torch.full((distance.shape[0], 1), low, dtype=distance.dtype, device=distance.device)
+    high_t = torch.full_like(low_t, high)
+    for _ in range(n_steps):
+        middle = (low_t + high_t) / 2
+        too_flat = _row_entropy(distance, middle) > target_entropy
+        low_t = torch.where(too_flat, middle, low_t)
+        high_t = torch.where(too_flat, high_t, middle)
+    return low_t, high_t
+
+
 class PerplexityKernel(WeightKernel):
     """Sharpened kernel calibrated per batch to a chosen number of effective positives.
 
@@ -257,20 +291,81 @@ class PerplexityKernel(WeightKernel):
         n_items = similarity.shape[0]
         perplexity = _check_fraction("perplexity", self.perplexity, 1.0, math.inf)
         target_entropy = math.log(min(perplexity, n_items))
-        # Bisection on log(beta), beta = 1 / kappa: entropy falls as beta grows.
-        low = torch.full((n_items, 1), math.log(1e-2), dtype=similarity.dtype,
-                         device=similarity.device)  # fmt: skip
-        high = torch.full_like(low, math.log(1e4))
         distance = similarity - 1.0  # (batch_size, batch_size), <= 0
-        for _ in range(int(self.n_steps)):
-            middle = (low + high) / 2
-            log_targets = torch.log_softmax(distance * middle.exp(), dim=1)
-            entropy = -(log_targets.exp() * log_targets).sum(dim=1, keepdim=True)
-            too_flat = entropy > target_entropy
-            low = torch.where(too_flat, middle, low)
-            high = torch.where(too_flat, high, middle)
+        low, high = _calibrate_log_beta(
+            distance, target_entropy, math.log(1e-2), math.log(1e4), int(self.n_steps)
+        )
         targets = torch.softmax(distance * ((low + high) / 2).exp(), dim=1)
         return (targets + targets.T) / 2  # (batch_size, batch_size)
+
+
+class CappedExpKernel(WeightKernel):
+    """:class:`ExpKernel` whose rows never treat more than ``max_positives`` items as positives.
+
+    Each row starts from ``exp((s_ij - 1) / kappa)``. A row whose row-normalised targets would
+    have a perplexity ``exp(H_i)`` above ``max_positives`` gets a smaller ``kappa_i``, found by
+    bisection, that brings it down to ``max_positives``; the other rows keep ``kappa``. The
+    weights use the sharper of the two rows, ``w_ij = exp((s_ij - 1) / min(kappa_i, kappa_j))``,
+    so they stay symmetric with 1 on the diagonal, and the cap only ever sharpens.
+
+    Why: with a fixed ``kappa`` the number of soft positives grows with the batch and with how
+    alike the teacher finds the captions. With all-MiniLM-L6-v2, ``kappa=0.1`` gives distinct
+    voice-assistant requests about 1.5 effective positives per row at batch 128 but 9 at batch
+    1024, and ten digit captions ("the number seven", ...) about 85 % of the batch: nearly
+    uniform targets that blur the classes the task must separate. The cap leaves distinct text
+    at ordinary batch sizes as :class:`ExpKernel` has it and sharpens the rest. Items with
+    identical teacher inputs always share their weight, so a row with more exact duplicates
+    than ``max_positives`` ends with its duplicates as its only positives, which for
+    contrastive training is the same as CL (a student cannot tell identical teacher rows
+    apart).
+
+    When to use it: the default. Prefer :class:`ExpKernel` to reproduce earlier results, and
+    :class:`PerplexityKernel` when every row should get the same number of soft positives.
+
+    Parameters
+    ----------
+    kappa : float, default=0.1
+        Positive, finite sharpness used where the cap does not bind.
+    max_positives : float, default=4.0
+        Largest effective number of positives of a row, >= 1.
+    n_steps : int, default=24
+        Bisection steps on ``log(1 / kappa_i)`` within ``[log(1 / kappa), log(1e4)]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from cwcl_sk.diagnostics import target_statistics
+    >>> similarity = torch.full((64, 64), 0.95).fill_diagonal_(1.0)  # near-paraphrases
+    >>> def positives(kernel):
+    ...     weights = kernel(similarity)
+    ...     targets = weights / weights.sum(dim=1, keepdim=True)
+    ...     return round(target_statistics(targets)["effective_positives"], 1)
+    >>> positives(ExpKernel(kappa=0.1)), positives(CappedExpKernel(kappa=0.1, max_positives=4))
+    (63.8, 4.0)
+    """
+
+    def __init__(self, kappa: float = 0.1, max_positives: float = 4.0, n_steps: int = 24) -> None:
+        self.kappa = kappa
+        self.max_positives = max_positives
+        self.n_steps = n_steps
+
+    def __call__(self, similarity: torch.Tensor) -> torch.Tensor:
+        _check_similarity(similarity)
+        kappa = _check_kappa(self.kappa)
+        max_positives = _check_fraction("max_positives", self.max_positives, 1.0, math.inf)
+        target_entropy = math.log(min(max_positives, similarity.shape[0]))
+        distance = similarity - 1.0  # (batch_size, batch_size), <= 0
+        log_beta = torch.full((similarity.shape[0], 1), -math.log(kappa),
+                              dtype=similarity.dtype, device=similarity.device)  # fmt: skip
+        too_flat = _row_entropy(distance, log_beta) > target_entropy
+        if bool(too_flat.any()):
+            _, sharp = _calibrate_log_beta(
+                distance, target_entropy, -math.log(kappa), math.log(1e4), int(self.n_steps)
+            )
+            log_beta = torch.where(too_flat, torch.maximum(sharp, log_beta), log_beta)
+        beta = log_beta.exp()
+        pair_beta = torch.maximum(beta, beta.T)  # (batch_size, batch_size): the sharper row
+        return (distance * pair_beta).clamp_(min=_MIN_EXPONENT).exp_()
 
 
 class MixtureKernel(WeightKernel):
@@ -354,6 +449,7 @@ KERNELS: dict[str, type[WeightKernel]] = {
     "exp": ExpKernel,
     "identity": IdentityKernel,
     "perplexity": PerplexityKernel,
+    "capped-exp": CappedExpKernel,
     "mixture": MixtureKernel,
 }
 """Kernel names accepted wherever a ``kernel`` argument is, mapped to their classes."""
@@ -466,7 +562,9 @@ def _compute_dtype(*dtypes: torch.dtype) -> torch.dtype:
     return result
 
 
-def kernel_weights(teacher_embeddings: torch.Tensor, kernel: KernelLike = "exp") -> torch.Tensor:
+def kernel_weights(
+    teacher_embeddings: torch.Tensor, kernel: KernelLike = DEFAULT_KERNEL
+) -> torch.Tensor:
     """Validated, un-normalised ``(N, N)`` CWCL weights for a teacher batch.
 
     Computes ``w_ij = kernel(s)_ij`` with ``s_ij = <q_i, q_j> / (|q_i| |q_j|)``
@@ -479,7 +577,7 @@ def kernel_weights(teacher_embeddings: torch.Tensor, kernel: KernelLike = "exp")
     ----------
     teacher_embeddings : torch.Tensor of shape (N, d)
         Teacher embeddings; need not be normalised.
-    kernel : str, WeightKernel, callable or (N, N) array, default="exp"
+    kernel : str, WeightKernel, callable or (N, N) array, default="capped-exp"
         See :func:`resolve_kernel`.
 
     Returns
@@ -549,7 +647,9 @@ def kernel_weights(teacher_embeddings: torch.Tensor, kernel: KernelLike = "exp")
     return weights
 
 
-def target_matrix(teacher_embeddings: torch.Tensor, kernel: KernelLike = "exp") -> torch.Tensor:
+def target_matrix(
+    teacher_embeddings: torch.Tensor, kernel: KernelLike = DEFAULT_KERNEL
+) -> torch.Tensor:
     """Row-normalised ``(N, N)`` CWCL targets for a teacher batch.
 
     ``t_ij = w_ij / sum_k w_ik`` with ``w`` from :func:`kernel_weights`: row
@@ -562,7 +662,7 @@ def target_matrix(teacher_embeddings: torch.Tensor, kernel: KernelLike = "exp") 
     ----------
     teacher_embeddings : torch.Tensor of shape (N, d)
         Teacher embeddings; need not be normalised.
-    kernel : str, WeightKernel, callable or (N, N) array, default="exp"
+    kernel : str, WeightKernel, callable or (N, N) array, default="capped-exp"
         See :func:`resolve_kernel`.
 
     Returns

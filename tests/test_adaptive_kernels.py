@@ -8,6 +8,7 @@ from sklearn.base import clone
 from cwcl_sk import CWCLAligner
 from cwcl_sk.diagnostics import kernel_diagnostics, looks_collapsed, target_statistics
 from cwcl_sk.kernels import (
+    CappedExpKernel,
     ExpKernel,
     MixtureKernel,
     PerplexityKernel,
@@ -73,6 +74,72 @@ def test_perplexity_below_one_is_rejected():
         PerplexityKernel(perplexity=0.5)(torch.eye(3))
 
 
+def effective_positives_per_row(weights):
+    targets = weights / weights.sum(dim=1, keepdim=True)
+    return (-(targets * targets.clamp_min(1e-30).log()).sum(dim=1)).exp()
+
+
+def test_capped_exp_equals_exp_where_no_row_exceeds_the_cap():
+    similarity = similarity_of(random_teacher(64))  # dim 16: a few positives per row at most
+    assert effective_positives_per_row(ExpKernel(kappa=0.1)(similarity)).max() < 4.0
+    torch.testing.assert_close(
+        CappedExpKernel(kappa=0.1, max_positives=4.0)(similarity), ExpKernel(kappa=0.1)(similarity)
+    )
+
+
+@pytest.mark.parametrize("batch_size", [64, 512])
+@pytest.mark.parametrize("max_positives", [2.0, 4.0])
+def test_capped_exp_rows_never_exceed_the_cap(batch_size, max_positives):
+    # Squeezed similarities (unrelated items at cos 0.6..1) flatten a fixed kappa, and more so
+    # at the larger batch; the capped rows stay at the cap whatever the batch size.
+    squeezed = 0.6 + 0.4 * similarity_of(random_teacher(batch_size))
+    assert effective_positives_per_row(ExpKernel(kappa=0.1)(squeezed)).min() > 2 * max_positives
+    weights = CappedExpKernel(kappa=0.1, max_positives=max_positives)(squeezed)
+    positives = effective_positives_per_row(weights)
+    assert positives.max() <= max_positives * 1.001
+    # Each pair takes the sharper row's kappa, so a row ends a little under its cap, not far.
+    assert positives.mean() > 0.75 * max_positives
+
+
+def test_capped_exp_is_symmetric_with_unit_diagonal():
+    squeezed = 0.6 + 0.4 * similarity_of(random_teacher(48))
+    weights = CappedExpKernel()(squeezed)
+    torch.testing.assert_close(weights, weights.T)
+    torch.testing.assert_close(torch.diagonal(weights), torch.ones(48))
+    assert ((weights >= 0) & (weights <= 1)).all()
+
+
+def test_capped_exp_keeps_exact_duplicates_as_the_only_positives():
+    # Ten captions whose teacher embeddings are alike (cos 0.8), each repeated six times: the
+    # exp kernel spreads most of a row over other captions, the capped one keeps the duplicates.
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.randn(10, 8, generator=generator)
+    captions = torch.nn.functional.normalize(noise * 0.3 + 1.0, dim=1)
+    teacher = captions[torch.arange(60) % 10]
+    same = (torch.arange(60)[:, None] % 10 == torch.arange(60)[None, :] % 10).float()
+    exp_targets = target_matrix(teacher, "exp")
+    capped_targets = target_matrix(teacher, "capped-exp")
+    assert (exp_targets * (1 - same)).sum(dim=1).min() > 0.5
+    assert (capped_targets * (1 - same)).sum(dim=1).max() < 1e-3
+    torch.testing.assert_close(capped_targets, same / 6, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "params, name", [({"max_positives": 0.5}, "max_positives"), ({"kappa": 0.0}, "kappa")]
+)
+def test_capped_exp_rejects_bad_parameters_by_name(params, name):
+    with pytest.raises(ValueError, match=name):
+        CappedExpKernel(**params)(torch.eye(3))
+
+
+def test_capped_exp_parameters_are_searchable():
+    aligner = CWCLAligner(kernel=CappedExpKernel())
+    aligner.set_params(kernel__max_positives=2.0, kernel__kappa=0.05)
+    cloned = clone(aligner)
+    assert (cloned.kernel.max_positives, cloned.kernel.kappa) == (2.0, 0.05)
+    assert cloned.kernel is not aligner.kernel
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
 def test_mixture_kernel_keeps_alpha_on_the_diagonal(alpha):
     similarity = similarity_of(random_teacher(16))
@@ -100,6 +167,7 @@ def test_mixture_nested_parameters_are_searchable():
 def test_new_kernels_are_reachable_by_name():
     assert isinstance(resolve_kernel("perplexity"), PerplexityKernel)
     assert isinstance(resolve_kernel("mixture"), MixtureKernel)
+    assert isinstance(resolve_kernel("capped-exp"), CappedExpKernel)
 
 
 def test_label_weights_mark_same_class_pairs():
@@ -181,7 +249,12 @@ def test_collapse_warning_does_not_suggest_the_kernel_in_use():
     # Distinct but nearly identical teacher rows: every kernel but identity collapses.
     rng = np.random.default_rng(0)
     teacher = 1.0 + 1e-3 * rng.normal(size=(32, 8)).astype(np.float32)
-    for kernel, suggestion in (("exp", "smaller kappa"), ("linear", "kernel='exp'")):
+    suggestions = (
+        ("exp", "smaller kappa"),
+        ("capped-exp", "MixtureKernel"),
+        ("linear", "kernel='capped-exp'"),
+    )
+    for kernel, suggestion in suggestions:
         aligner = CWCLAligner(teacher="precomputed", kernel=kernel, max_epochs=1, batch_size=16)
         with pytest.warns(UserWarning, match=suggestion):
             aligner.fit(teacher[:, :6], teacher)

@@ -57,13 +57,14 @@ class _Model(BaseEstimator):
 
 
 def test_kernels_table_maps_names_to_kernel_classes():
-    from cwcl_sk.kernels import MixtureKernel, PerplexityKernel
+    from cwcl_sk.kernels import CappedExpKernel, MixtureKernel, PerplexityKernel
 
     assert KERNELS == {
         "linear": LinearKernel,
         "exp": ExpKernel,
         "identity": IdentityKernel,
         "perplexity": PerplexityKernel,
+        "capped-exp": CappedExpKernel,
         "mixture": MixtureKernel,
     }
 
@@ -402,3 +403,20 @@ def test_property_builtin_kernel_weights_are_permutation_equivariant(teacher, ke
     perm = torch.randperm(teacher.shape[0], generator=torch.Generator().manual_seed(seed))
     weights = kernel_weights(teacher, kernel)
     torch.testing.assert_close(kernel_weights(teacher[perm], kernel), weights[perm][:, perm])
+
+
+def test_every_default_kernel_is_the_documented_default():
+    # The estimators, the loss, the diagnostics and the command line must agree, or a
+    # diagnostic would describe targets that training does not use.
+    import inspect
+
+    from cwcl_sk import CWCLAligner, cwcl_loss
+    from cwcl_sk.cli import build_parser
+    from cwcl_sk.diagnostics import kernel_diagnostics
+    from cwcl_sk.kernels import DEFAULT_KERNEL, CappedExpKernel
+
+    for function in (CWCLAligner, cwcl_loss, kernel_diagnostics, kernel_weights, target_matrix):
+        assert inspect.signature(function).parameters["kernel"].default == DEFAULT_KERNEL
+    fit = build_parser().parse_args(["fit", "--pairs", "pairs.csv", "--out", "model"])
+    assert fit.kernel == DEFAULT_KERNEL
+    assert type(resolve_kernel(DEFAULT_KERNEL)) is CappedExpKernel
