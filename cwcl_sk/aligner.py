@@ -27,7 +27,7 @@ from .distributed import (
 from .encoders.generic import EmbeddingModel, output_width
 from .encoders.registry import make_student, make_teacher, student_inputs
 from .inputs import check_same_length
-from .kernels import resolve_kernel, target_matrix
+from .kernels import DEFAULT_KERNEL, resolve_kernel, target_matrix
 from .losses import contrastive_loss, cwcl_loss
 from .metrics import recall_at_k
 from .schedules import LR_SCHEDULES, LearningRateSchedule
@@ -79,9 +79,12 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         and trained; a projection head is added when its width differs from the teacher's.
     loss : {"cwcl", "clip"}, default="cwcl"
         ``"clip"`` is the standard contrastive loss (CLIP, LiT): 0/1 targets.
-    kernel : str, WeightKernel, callable or array of shape (n_samples, n_samples), default="exp"
-        How teacher similarity becomes CWCL targets (ignored when ``loss="clip"``): ``"exp"``
-        (exp((cos - 1) / kappa), kappa=0.1), ``"linear"`` (the paper's (1 + cos) / 2),
+    kernel : str, WeightKernel, callable or array of shape (n_samples, n_samples), \
+default="capped-exp"
+        How teacher similarity becomes CWCL targets (ignored when ``loss="clip"``):
+        ``"capped-exp"`` (exp((cos - 1) / kappa), kappa=0.1, sharpened where a row would
+        treat more than 4 items as positives), ``"exp"`` (the same without the cap),
+        ``"perplexity"``, ``"mixture"``, ``"linear"`` (the paper's (1 + cos) / 2),
         ``"identity"`` (exactly CLIP), a :class:`~cwcl_sk.kernels.WeightKernel` such as
         ``ExpKernel(kappa=0.05)``, a callable on the (N, N) similarity matrix, or weights
         precomputed for every pair of training samples (sliced per batch).
@@ -241,7 +244,7 @@ class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
         student="mlp",
         *,
         loss="cwcl",
-        kernel="exp",
+        kernel=DEFAULT_KERNEL,
         direction="both",
         temperature=0.07,
         learn_temperature=False,
@@ -1012,4 +1015,10 @@ def _sharper_options(kernel) -> str:
             "a smaller kappa (kernel=ExpKernel(kappa=0.03)), MixtureKernel('exp', alpha=0.5), "
             "or loss='clip'"
         )
-    return "kernel='exp', kernel='perplexity', MixtureKernel(alpha=0.5), or loss='clip'"
+    if isinstance(kernel, str) and kernel == DEFAULT_KERNEL:
+        # Its rows are already sharpened as far as the teacher's similarities allow: what is
+        # left are texts the teacher can barely tell apart.
+        return f"MixtureKernel({DEFAULT_KERNEL!r}, alpha=0.5) or loss='clip'"
+    return (
+        f"kernel={DEFAULT_KERNEL!r}, kernel='perplexity', MixtureKernel(alpha=0.5), or loss='clip'"
+    )

@@ -571,9 +571,9 @@ def _add_fit(commands) -> None:
     )
     fit.add_argument(
         "--kernel",
-        default="exp",
+        default="capped-exp",
         choices=sorted(KERNELS),
-        help="how teacher similarity becomes CWCL targets (default: exp)",
+        help="how teacher similarity becomes CWCL targets (default: capped-exp)",
     )
     fit.add_argument(
         "--kernel-option",

@@ -26,7 +26,7 @@ __all__ = ["CONFIGURATIONS", "DemoData", "DemoReport", "DemoResult", "format_tab
 #: The compared losses: the library's default CWCL kernel and the paper's linear one.
 CONFIGURATIONS = (
     ("CL (CLIP loss)", {"loss": "clip"}),
-    ("CWCL, default kernel (exp)", {"loss": "cwcl", "kernel": "exp"}),
+    ("CWCL, default kernel (capped-exp)", {"loss": "cwcl", "kernel": "capped-exp"}),
     ("CWCL, linear kernel (paper)", {"loss": "cwcl", "kernel": "linear"}),
 )
 
@@ -281,15 +281,15 @@ def run_demo(
 
 def format_table(results) -> str:
     """A plain-text table of demo results, with the training warnings below it."""
-    header = f"{'configuration':<30} {'zero-shot acc.':>14} {'text R@1':>9} {'seconds':>8}"
+    header = f"{'configuration':<33} {'zero-shot acc.':>14} {'text R@1':>9} {'seconds':>8}"
     lines = [header, "-" * len(header)]
     for result in results:
         lines.append(
-            f"{result.name:<30} {result.accuracy:>14.1%} {result.recall_at_1:>9.1%} "
+            f"{result.name:<33} {result.accuracy:>14.1%} {result.recall_at_1:>9.1%} "
             f"{result.seconds:>8.1f}"
         )
     if results and not np.isnan(results[0].teacher_accuracy):
-        lines.append(f"{'teacher on the texts (limit)':<30} {results[0].teacher_accuracy:>14.1%}")
+        lines.append(f"{'teacher on the texts (limit)':<33} {results[0].teacher_accuracy:>14.1%}")
     notes = [f"{result.name}: {text}" for result in results for text in result.warnings]
     if notes:
         lines += ["", "Warnings during training:", *(f"- {note}" for note in notes)]

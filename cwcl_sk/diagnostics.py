@@ -53,7 +53,11 @@ def target_statistics(targets: torch.Tensor) -> dict:
 
 
 def kernel_diagnostics(
-    teacher_embeddings, kernel="exp", batch_size: int = 128, n_batches: int = 8, random_state=0
+    teacher_embeddings,
+    kernel="capped-exp",
+    batch_size: int = 128,
+    n_batches: int = 8,
+    random_state=0,
 ) -> dict:
     """Average :func:`target_statistics` over random batches of distinct teacher embeddings.
 
@@ -66,7 +70,7 @@ def kernel_diagnostics(
     ----------
     teacher_embeddings : array-like of shape (n_samples, dim)
         The teacher's embeddings of the training pairs; repeated rows are counted once.
-    kernel : str, WeightKernel or callable, default="exp"
+    kernel : str, WeightKernel or callable, default="capped-exp"
     batch_size : int, default=128
     n_batches : int, default=8
     random_state : int or None, default=0

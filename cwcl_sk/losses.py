@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from .kernels import (
+    DEFAULT_KERNEL,
     KernelLike,
     _autocast_disabled,
     _check_embeddings,
@@ -189,7 +190,7 @@ def cwcl_loss(
     student_embeddings: torch.Tensor,
     teacher_embeddings: torch.Tensor,
     temperature: float | torch.Tensor = 0.07,
-    kernel: KernelLike = "exp",
+    kernel: KernelLike = DEFAULT_KERNEL,
     direction: str = "both",
 ) -> torch.Tensor:
     """Continuously Weighted Contrastive Loss (Srinivasa et al., 2023).
@@ -228,11 +229,13 @@ def cwcl_loss(
     temperature : float or 0-dim torch.Tensor, default=0.07
         Softmax temperature ``tau``, finite and > 0. A tensor requiring grad
         makes the temperature learnable.
-    kernel : str, WeightKernel, callable or (N, N) array, default="exp"
+    kernel : str, WeightKernel, callable or (N, N) array, default="capped-exp"
         Maps teacher similarities to weights; see
-        :func:`cwcl_sk.kernels.resolve_kernel`. ``"exp"`` is the default
-        because the paper's ``"linear"`` kernel yields near-uniform targets
-        with modern encoders.
+        :func:`cwcl_sk.kernels.resolve_kernel`. ``"capped-exp"``
+        (:class:`~cwcl_sk.kernels.CappedExpKernel`) is the default because the
+        paper's ``"linear"`` kernel yields near-uniform targets with modern
+        encoders, and a fixed-``kappa`` ``"exp"`` blurs classes whose captions the
+        teacher finds alike.
     direction : {"both", "student_to_teacher", "teacher_to_student"}, default="both"
         Which softmax direction(s) to use.
 

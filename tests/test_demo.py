@@ -68,7 +68,7 @@ def test_quick_speech_demo_trains_cl_and_cwcl_on_unseen_voices(espeak):
         assert result.seconds > 0
     table = format_table(report)
     assert "zero-shot acc." in table
-    assert "CWCL, default kernel (exp)" in table
+    assert "CWCL, default kernel (capped-exp)" in table
 
 
 @pytest.mark.slow
