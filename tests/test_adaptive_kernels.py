@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from cwcl_sk import CWCLAligner
+from cwcl_sk import CWCLAligner, contrastive_loss, cwcl_loss
 from cwcl_sk.diagnostics import kernel_diagnostics, looks_collapsed, target_statistics
 from cwcl_sk.kernels import (
     CappedExpKernel,
@@ -122,6 +122,28 @@ def test_capped_exp_keeps_exact_duplicates_as_the_only_positives():
     assert (exp_targets * (1 - same)).sum(dim=1).min() > 0.5
     assert (capped_targets * (1 - same)).sum(dim=1).max() < 1e-3
     torch.testing.assert_close(capped_targets, same / 6, atol=1e-3, rtol=0)
+
+
+def test_capped_exp_on_repeated_captions_trains_as_cl():
+    # Identical teacher rows give identical logits, so CL's loss (and its gradient) equals that
+    # of targets spread over the duplicates, which is what the capped kernel builds here.
+    generator = torch.Generator().manual_seed(1)
+    captions = torch.nn.functional.normalize(torch.randn(10, 8, generator=generator) + 2.0, dim=1)
+    teacher = captions[torch.arange(80) % 10]  # 8 clips per caption, captions alike
+    student = torch.randn(80, 8, generator=generator, requires_grad=True)
+    losses = {}
+    for name in ("cl", "capped", "exp"):
+        embeddings = torch.nn.functional.normalize(student, dim=1)
+        if name == "cl":
+            loss = contrastive_loss(embeddings, teacher, temperature=0.07)
+        else:
+            kernel = "capped-exp" if name == "capped" else "exp"
+            loss = cwcl_loss(embeddings, teacher, temperature=0.07, kernel=kernel)
+        (gradient,) = torch.autograd.grad(loss, student)
+        losses[name] = (loss.detach(), gradient)
+    torch.testing.assert_close(losses["capped"][0], losses["cl"][0])
+    torch.testing.assert_close(losses["capped"][1], losses["cl"][1])
+    assert not torch.allclose(losses["exp"][0], losses["cl"][0], atol=1e-3)
 
 
 @pytest.mark.parametrize(
