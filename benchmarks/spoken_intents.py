@@ -24,8 +24,8 @@ transcripts, pretrained Whisper tiny.en with its top layer trained at learning r
 4 epochs (two such fits side by side took 36 minutes, one torch thread each). Knobs:
 ``--train-size`` (transcripts drawn from the 11,498; 0 for all), ``--voices-per-text``
 (several voices per transcript), ``--epochs``, ``--learning-rate``, ``--lr-schedule``,
-``--trainable-layers`` (Whisper layers fine-tuned; the rest are frozen and computed once per
-clip), ``--batch-size``, ``--device cuda``. Results go to
+``--temperature``, ``--trainable-layers`` (Whisper layers fine-tuned; the rest are frozen and
+computed once per clip), ``--batch-size``, ``--device cuda``. Results go to
 ``benchmarks/results/spoken_intents.json`` and ``.md`` (or ``--out``/``--name``), rewritten
 after every fit; synthesised clips are cached under ``--cache-dir``.
 """
@@ -311,6 +311,9 @@ def main(argv=None) -> int:
         "--lr-schedule", choices=LR_SCHEDULES, help="learning-rate schedule (default: constant)"
     )
     parser.add_argument(
+        "--temperature", type=float, help="override the softmax temperature (default: 0.07)"
+    )
+    parser.add_argument(
         "--trainable-layers", type=int, default=1, help="Whisper layers fine-tuned (of 4)"
     )
     parser.add_argument("--batch-size", type=int, default=128)
@@ -349,6 +352,7 @@ def main(argv=None) -> int:
                 students[name](args.trainable_layers),
                 learning_rate=args.learning_rate,
                 lr_schedule=args.lr_schedule,
+                temperature=args.temperature,
             )
             for name in args.students
         },

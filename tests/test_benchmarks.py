@@ -38,6 +38,8 @@ def test_spoken_intents_quick_mode_writes_its_table(tmp_path):
         "0.002",
         "--lr-schedule",
         "cosine",
+        "--temperature",
+        "0.05",
     ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=280)
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -45,6 +47,7 @@ def test_spoken_intents_quick_mode_writes_its_table(tmp_path):
     assert [row["loss"] for row in results["summary"]] == ["CL", "CWCL exp"]
     student = results["settings"]["students"]["mel-cnn"]
     assert (student["learning_rate"], student["lr_schedule"]) == (0.002, "cosine")
+    assert student["temperature"] == 0.05
     for row in results["summary"]:
         for measure in ("intent_accuracy", "recall_at_1", "recall_at_5"):
             assert 0.0 <= row[measure]["mean"] <= 1.0
