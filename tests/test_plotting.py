@@ -15,6 +15,7 @@ from sklearn.exceptions import NotFittedError  # noqa: E402
 
 from cwcl_sk import CWCLAligner, ZeroShotClassifier  # noqa: E402
 from cwcl_sk.demo import DemoResult  # noqa: E402
+from cwcl_sk.kernels import DEFAULT_KERNEL  # noqa: E402
 from cwcl_sk.plotting import (  # noqa: E402
     plot_comparison,
     plot_confusion,
@@ -60,7 +61,7 @@ def _texts(colour_data, count):
 def test_plot_weights_shows_targets_beside_student_similarity(colour_aligner, colour_data):
     X, texts, _ = _texts(colour_data, 12)
     target_axes, similarity_axes = plot_weights(colour_aligner, X, texts)
-    assert target_axes.get_title().startswith("teacher targets, kernel=exp")
+    assert target_axes.get_title().startswith(f"teacher targets, kernel={DEFAULT_KERNEL}")
     assert "effective positives of 12" in target_axes.get_title()
     assert similarity_axes.get_title().startswith("student similarity")
     targets = target_axes.get_images()[0].get_array()
