@@ -532,7 +532,7 @@ def _add_demo(commands) -> None:
 
 
 def _add_fit(commands) -> None:
-    from .kernels import KERNELS
+    from .kernels import DEFAULT_KERNEL, KERNELS
 
     fit = commands.add_parser(
         "fit",
@@ -571,9 +571,9 @@ def _add_fit(commands) -> None:
     )
     fit.add_argument(
         "--kernel",
-        default="capped-exp",
+        default=DEFAULT_KERNEL,
         choices=sorted(KERNELS),
-        help="how teacher similarity becomes CWCL targets (default: capped-exp)",
+        help=f"how teacher similarity becomes CWCL targets (default: {DEFAULT_KERNEL})",
     )
     fit.add_argument(
         "--kernel-option",

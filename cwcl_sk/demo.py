@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .kernels import DEFAULT_KERNEL
+
 __all__ = ["CONFIGURATIONS", "DemoData", "DemoReport", "DemoResult", "format_table", "run_demo"]
 
 #: The compared losses: the library's default CWCL kernel and the paper's linear one.
 CONFIGURATIONS = (
     ("CL (CLIP loss)", {"loss": "clip"}),
-    ("CWCL, default kernel (capped-exp)", {"loss": "cwcl", "kernel": "capped-exp"}),
+    (f"CWCL, default kernel ({DEFAULT_KERNEL})", {"loss": "cwcl", "kernel": DEFAULT_KERNEL}),
     ("CWCL, linear kernel (paper)", {"loss": "cwcl", "kernel": "linear"}),
 )
 

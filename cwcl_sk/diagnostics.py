@@ -12,6 +12,8 @@ import math
 import numpy as np
 import torch
 
+from .kernels import DEFAULT_KERNEL, target_matrix
+
 __all__ = ["kernel_diagnostics", "looks_collapsed", "target_statistics"]
 
 
@@ -54,7 +56,7 @@ def target_statistics(targets: torch.Tensor) -> dict:
 
 def kernel_diagnostics(
     teacher_embeddings,
-    kernel="capped-exp",
+    kernel=DEFAULT_KERNEL,
     batch_size: int = 128,
     n_batches: int = 8,
     random_state=0,
@@ -80,8 +82,6 @@ def kernel_diagnostics(
     statistics : dict
         The averaged statistics.
     """
-    from .kernels import target_matrix
-
     distinct = np.unique(np.asarray(teacher_embeddings, dtype=np.float32), axis=0)
     embeddings = torch.as_tensor(distinct)
     rng = np.random.default_rng(random_state)
