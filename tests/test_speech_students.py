@@ -389,6 +389,33 @@ def test_whisper_cached_frozen_part_gives_the_uncached_embeddings(
     assert cached.activation_cache.hits == 6 and len(cached.activation_cache) == 6
 
 
+@pytest.mark.parametrize("trainable_layers", [None, 1])
+def test_whisper_length_groups_give_the_whole_batch_embeddings_and_gradients(
+    trainable_layers, checkpoints, speech_data, monkeypatch
+):
+    import cwcl_sk.encoders.audio as audio
+
+    clips = speech_data[0][:7]  # 0.1 to 0.5 s, not sorted by length
+    assert sorted(map(len, clips)) != list(map(len, clips))
+    student = _whisper_student(checkpoints, trainable_layers=trainable_layers)
+    results = {}
+    for group_size in (1000, 2):
+        monkeypatch.setattr(audio, "LENGTH_GROUP_SIZE", group_size)
+        student.zero_grad()
+        embeddings = student(_batch(clips))
+        (embeddings * torch.linspace(-1, 1, embeddings.shape[1])).sum().backward()
+        gradients = [p.grad.clone() for p in student.parameters() if p.requires_grad]
+        results[group_size] = embeddings.detach(), gradients
+    (whole, whole_gradients), (grouped, grouped_gradients) = results[1000], results[2]
+    torch.testing.assert_close(grouped, whole, atol=1e-5, rtol=1e-5)
+    for grouped_gradient, whole_gradient in zip(grouped_gradients, whole_gradients, strict=True):
+        torch.testing.assert_close(grouped_gradient, whole_gradient, atol=1e-5, rtol=1e-4)
+    # Rows stay in the batch's order: row i is clip i's embedding.
+    with torch.no_grad():
+        alone = torch.cat([student(_batch([clip])) for clip in clips])
+    torch.testing.assert_close(grouped, alone, atol=1e-5, rtol=1e-5)
+
+
 def test_whisper_cache_keeps_gradients_of_the_trainable_layers(checkpoints, speech_data):
     from cwcl_sk.encoders.activation_cache import clear_activation_cache
 

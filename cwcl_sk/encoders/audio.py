@@ -514,6 +514,13 @@ def build_hubert(
 
 # -- Whisper --------------------------------------------------------------------------------
 
+# The Whisper student runs a batch's clips in groups of this many, sorted by length, each group
+# padded only to its own longest clip. A clip's output does not depend on the others (see
+# WhisperEncoderStudent's Notes), so grouping changes the work, not the result. Padded frames
+# cost as much as real ones in every layer: batches of 128 synthesised SLURP requests (1 to
+# 7 s) padded to their longest clip are 62 % padding, groups of 16 about 15 %.
+LENGTH_GROUP_SIZE = 16
+
 
 class WhisperEncoderStudent(nn.Module):
     """Whisper's encoder on its own log-mel front end, for clips of any length up to 30 s.
@@ -544,6 +551,11 @@ class WhisperEncoderStudent(nn.Module):
 
     The frozen part runs without dropout or layer drop when cached, as frozen layers of a
     teacher do; Whisper checkpoints use neither by default.
+
+    A batch passes in groups of :data:`LENGTH_GROUP_SIZE` clips of similar length, each
+    padded only to its longest clip, and the rows come back in the batch's order. The
+    embeddings equal those of the whole batch padded at once (to float rounding); only layer
+    drop, where a checkpoint enables it, is drawn per group instead of per batch.
     """
 
     def __init__(self, encoder: nn.Module, feature_extractor, cache_frozen: bool = True):
@@ -614,6 +626,18 @@ class WhisperEncoderStudent(nn.Module):
         lengths = batch["attention_mask"].sum(dim=1).tolist()
         clips = [clip[:length] for clip, length in zip(batch["input_values"], lengths, strict=True)]
         depth = self.frozen_depth() if self.cache_frozen else None
+        # Shortest clips first, in groups padded only to their own longest clip (see
+        # LENGTH_GROUP_SIZE); the rows are put back in the batch's order at the end.
+        order = sorted(range(len(clips)), key=lengths.__getitem__)
+        groups = [
+            order[start : start + LENGTH_GROUP_SIZE]
+            for start in range(0, len(order), LENGTH_GROUP_SIZE)
+        ]
+        pooled = torch.cat([self._encode([clips[i] for i in group], depth) for group in groups])
+        return pooled[torch.as_tensor(order, device=pooled.device).argsort()]
+
+    def _encode(self, clips: list, depth: int | None) -> torch.Tensor:
+        """Unpadded clips -> (len(clips), d_model) mean over each clip's real frames."""
         if depth is None:
             hidden, frame_mask = self._frames(clips, self.training)
             hidden = self._layers(hidden, frame_mask, self.encoder.layers, self.training)
