@@ -110,6 +110,21 @@ def test_kernel_ablation_quick_mode_fills_every_cell(tmp_path):
     assert "| batch 32 | batch 512 |" in table and "| CWCL exp |" in table
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (_slurp_folder() / "devel.jsonl").exists(), reason="SLURP text not found (CWCL_SLURP_DIR)"
+)
+def test_kernel_ablation_quick_mode_runs_the_scratch_spoken_intents_task(tmp_path):
+    pytest.importorskip("espeakng_loader")
+    arguments = ["--task", "spoken-intents", "--batch-sizes", "32", "--losses", "CL"]
+    _run_quick("kernel_ablation.py", tmp_path, *arguments)
+    results = json.loads((tmp_path / "kernel_ablation_spoken-intents_quick.json").read_text())
+    assert results["settings"]["student"]["student"] == "mel-cnn"
+    [run] = results["runs"]
+    assert run["options"] == {"batch_size": 32, "max_epochs": 1}
+    assert 0.0 <= run["accuracy"] <= 1.0
+
+
 def _fsdd_folder() -> Path:
     default = REPOSITORY.parent / "shared" / "data" / "fsdd"
     return Path(os.environ.get("CWCL_FSDD_DIR", default))
