@@ -20,10 +20,9 @@ Run from the repository root::
     python benchmarks/spoken_intents.py --students mel-cnn --losses CL "CWCL exp" --seeds 0 1
 
 The defaults: all 11,498 training transcripts, one voice each, pretrained Whisper tiny.en
-with its top layer trained at learning rate 1e-3, 4 epochs (two such fits side by side took
-36 minutes, one torch thread each). The best configuration measured within 30 minutes on 2
-CPU cores adds ``--voices-per-text 2 --temperature 0.12 --epochs 2`` (90 % of the text-only
-limit, against 81 % for the defaults; see ``benchmarks/README.md``). Knobs:
+with its top layer trained at learning rate 1e-3, 4 epochs (81 % of the text-only limit).
+The best configuration measured adds ``--voices-per-text 2 --temperature 0.12`` (90-91 %;
+12 to 17 minutes a fit on 2 CPU cores; see ``benchmarks/README.md``). Knobs:
 ``--train-size`` (transcripts drawn from the 11,498; 0 for all), ``--voices-per-text``
 (several voices per transcript), ``--epochs``, ``--learning-rate``, ``--lr-schedule``,
 ``--temperature``, ``--trainable-layers`` (Whisper layers fine-tuned; the rest are frozen and
