@@ -309,6 +309,51 @@ def test_mel_cnn_bad_option_is_named(speech_data):
         _fitted("mel-cnn", speech_data, student__hidden_size=4)
 
 
+def _assert_length_groups_change_nothing(student, clip_batches, monkeypatch):
+    """Embeddings and gradients of a batch in groups of 2 equal the whole batch's, row by row."""
+    import cwcl_sk.encoders.audio as audio
+
+    batch = _concatenated(clip_batches)
+    results = {}
+    for group_size in (1000, 2):
+        monkeypatch.setattr(audio, "LENGTH_GROUP_SIZE", group_size)
+        student.zero_grad()
+        embeddings = student(batch)
+        (embeddings * torch.linspace(-1, 1, embeddings.shape[1])).sum().backward()
+        gradients = [p.grad.clone() for p in student.parameters() if p.requires_grad]
+        results[group_size] = embeddings.detach(), gradients
+    (whole, whole_gradients), (grouped, grouped_gradients) = results[1000], results[2]
+    torch.testing.assert_close(grouped, whole, atol=1e-5, rtol=1e-5)
+    for grouped_gradient, whole_gradient in zip(grouped_gradients, whole_gradients, strict=True):
+        torch.testing.assert_close(grouped_gradient, whole_gradient, atol=1e-5, rtol=1e-4)
+    # Rows stay in the batch's order: row i is clip i's embedding.
+    with torch.no_grad():
+        alone = torch.cat([student(clip_batch) for clip_batch in clip_batches])
+    torch.testing.assert_close(grouped, alone, atol=1e-5, rtol=1e-5)
+
+
+def _concatenated(clip_batches):
+    """One zero-padded batch from batches of one clip (the dicts of tensors a student takes)."""
+    return {
+        key: torch.nn.utils.rnn.pad_sequence(
+            [clip_batch[key][0] for clip_batch in clip_batches], batch_first=True
+        )
+        for key in clip_batches[0]
+    }
+
+
+def test_mel_cnn_length_groups_give_the_whole_batch_embeddings_and_gradients(monkeypatch):
+    torch.manual_seed(0)
+    n_frames = [31, 7, 52, 18, 40, 9, 25]  # not sorted, odd and even
+    clip_batches = [
+        {"features": torch.randn(1, frames, 40), "attention_mask": torch.ones(1, frames)}
+        for frames in n_frames
+    ]
+    # Dropout and augmentation draw per batch or per group, so they are off to compare.
+    student = MelCNN(40, channels=16, dropout=0.0, augment=False).train()
+    _assert_length_groups_change_nothing(student, clip_batches, monkeypatch)
+
+
 # -- real speech: Free Spoken Digit Dataset ---------------------------------------------------
 
 
@@ -393,27 +438,10 @@ def test_whisper_cached_frozen_part_gives_the_uncached_embeddings(
 def test_whisper_length_groups_give_the_whole_batch_embeddings_and_gradients(
     trainable_layers, checkpoints, speech_data, monkeypatch
 ):
-    import cwcl_sk.encoders.audio as audio
-
     clips = speech_data[0][:7]  # 0.1 to 0.5 s, not sorted by length
     assert sorted(map(len, clips)) != list(map(len, clips))
     student = _whisper_student(checkpoints, trainable_layers=trainable_layers)
-    results = {}
-    for group_size in (1000, 2):
-        monkeypatch.setattr(audio, "LENGTH_GROUP_SIZE", group_size)
-        student.zero_grad()
-        embeddings = student(_batch(clips))
-        (embeddings * torch.linspace(-1, 1, embeddings.shape[1])).sum().backward()
-        gradients = [p.grad.clone() for p in student.parameters() if p.requires_grad]
-        results[group_size] = embeddings.detach(), gradients
-    (whole, whole_gradients), (grouped, grouped_gradients) = results[1000], results[2]
-    torch.testing.assert_close(grouped, whole, atol=1e-5, rtol=1e-5)
-    for grouped_gradient, whole_gradient in zip(grouped_gradients, whole_gradients, strict=True):
-        torch.testing.assert_close(grouped_gradient, whole_gradient, atol=1e-5, rtol=1e-4)
-    # Rows stay in the batch's order: row i is clip i's embedding.
-    with torch.no_grad():
-        alone = torch.cat([student(_batch([clip])) for clip in clips])
-    torch.testing.assert_close(grouped, alone, atol=1e-5, rtol=1e-5)
+    _assert_length_groups_change_nothing(student, [_batch([clip]) for clip in clips], monkeypatch)
 
 
 def test_whisper_cache_keeps_gradients_of_the_trainable_layers(checkpoints, speech_data):
