@@ -226,13 +226,15 @@ class MelCNN(nn.Module):
             features, mask = _augment(features, mask)
         features = features * mask.unsqueeze(-1)  # (batch, frames, n_mels)
         lengths = mask.sum(dim=1)
+        # Read the lengths to the host once: each group's trim then needs no device sync.
+        host_lengths = lengths.tolist()
 
         def encode_group(group: list) -> torch.Tensor:
             index = torch.as_tensor(group, device=features.device)
-            group_lengths = lengths[index]
-            return self._encode(features[index, : int(group_lengths.max())], group_lengths)
+            longest = max(host_lengths[i] for i in group)
+            return self._encode(features[index, :longest], lengths[index])
 
-        return _in_length_groups(lengths.tolist(), encode_group)
+        return _in_length_groups(host_lengths, encode_group)
 
     def _encode(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(batch, frames, n_mels) zero-padded features and their lengths -> (batch, channels)."""
