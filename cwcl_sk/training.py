@@ -370,26 +370,34 @@ def _step_chunks(plans: list[StepPlan], grad_cache: bool) -> list[np.ndarray]:
 
 
 class _RandomState:
-    """The CPU (and CUDA) RNG state before a chunk's first pass, replayed for its second.
+    """The random state before a chunk's first pass, replayed for its second.
 
     GradCache embeds every chunk twice; dropout must draw the same masks both times, or the
     cached embedding gradient would belong to a different network (sentence-transformers'
-    ``RandContext`` does the same).
+    ``RandContext`` does the same). Torch's CPU (and CUDA) generators are not enough:
+    transformers draws wav2vec2 and HuBERT's SpecAugment time masks with NumPy's global
+    generator, so its state is saved and replayed too.
     """
 
     def __init__(self, device: torch.device):
         self.devices = [device] if device.type == "cuda" else []
         self.cpu_state = torch.get_rng_state()
         self.cuda_states = [torch.cuda.get_rng_state(device) for device in self.devices]
+        self.numpy_state = np.random.get_state()  # noqa: NPY002
 
     @contextlib.contextmanager
     def replay(self):
         """Run the body with the saved state, restoring the current one afterwards."""
+        numpy_now = np.random.get_state()  # noqa: NPY002
         with torch.random.fork_rng(devices=self.devices):
             torch.set_rng_state(self.cpu_state)
             for device, state in zip(self.devices, self.cuda_states, strict=True):
                 torch.cuda.set_rng_state(state, device)
-            yield
+            np.random.set_state(self.numpy_state)  # noqa: NPY002
+            try:
+                yield
+            finally:
+                np.random.set_state(numpy_now)  # noqa: NPY002
 
 
 class _Stepper:
@@ -541,6 +549,22 @@ class _Epoch:
     learning_rate: Callable[[int, int, int], float] | None = None
 
 
+@contextlib.contextmanager
+def _seeded_numpy_global(seed: int):
+    """Seed NumPy's global generator for the body, then give the caller's state back.
+
+    Some students draw from it while training (transformers' SpecAugment time masks for
+    wav2vec2 and HuBERT), so the epoch's seed must reach it for ``random_state`` to make a
+    fit reproducible; the user's own global stream is left where it was.
+    """
+    saved = np.random.get_state()  # noqa: NPY002
+    np.random.seed(seed % 2**32)  # noqa: NPY002
+    try:
+        yield
+    finally:
+        np.random.set_state(saved)  # noqa: NPY002
+
+
 def _train_epoch(run: _Epoch, epoch: int, snapshot: dict) -> float:
     """One pass over the training pairs; returns the mean training loss."""
     rng, torch_seed = epoch_generators(run.state.base_seed, epoch, get_rank())
@@ -553,7 +577,10 @@ def _train_epoch(run: _Epoch, epoch: int, snapshot: dict) -> float:
     total, count = 0.0, 0
     run.state.model.train()
     try:
-        with torch.random.fork_rng(devices=_cuda_devices(run.device)):
+        with (
+            torch.random.fork_rng(devices=_cuda_devices(run.device)),
+            _seeded_numpy_global(torch_seed),
+        ):
             torch.manual_seed(torch_seed)
             for batch_index, plan in enumerate(plans):
                 if run.learning_rate is not None:

@@ -241,6 +241,70 @@ def test_grad_cache_replays_dropout_in_the_second_pass(batch_of_pairs):
     assert (other[0] - reference[0]).abs().max() > 1e-3
 
 
+class _SpecAugmentStudent(torch.nn.Module):
+    """A tiny wav2vec2 whose only randomness is SpecAugment, which transformers draws with
+    NumPy's global generator, not torch's; the input is a batch of equal-length waveforms."""
+
+    def __init__(self):
+        super().__init__()
+        from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+        from cwcl_sk.encoders.audio import SpeechTransformerEncoder
+
+        torch.manual_seed(0)
+        config = Wav2Vec2Config(
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=16,
+            conv_dim=(8,) * 7,
+            num_conv_pos_embeddings=4,
+            num_conv_pos_embedding_groups=2,
+            feat_extract_norm="layer",
+            mask_time_prob=0.5,
+            mask_time_length=2,
+            hidden_dropout=0.0,
+            attention_dropout=0.0,
+            activation_dropout=0.0,
+            feat_proj_dropout=0.0,
+            layerdrop=0.0,
+        )
+        self.encoder = SpeechTransformerEncoder(Wav2Vec2Model(config))
+        self.encoder.model.masked_spec_embed.data.normal_()  # masked frames clearly differ
+        self.head = torch.nn.Linear(16, 8)
+
+    def forward(self, waveforms):
+        batch = {"input_values": waveforms, "attention_mask": torch.ones_like(waveforms)}
+        return self.head(self.encoder(batch))
+
+
+def test_grad_cache_replays_numpy_drawn_masks_in_the_second_pass():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 1600)).astype(np.float32)  # 0.1 s clips: 4 frames each
+    teacher = rng.normal(size=(12, 8)).astype(np.float32)
+
+    def reference(seed):
+        model = _SpecAugmentStudent().train()
+        with torch.random.fork_rng():
+            np.random.seed(seed)  # noqa: NPY002
+            torch.manual_seed(seed)
+            pieces = [model(torch.from_numpy(part)) for part in np.split(X, 3)]
+        cwcl_loss(torch.cat(pieces), torch.from_numpy(teacher), 0.1).backward()
+        return [parameter.grad.clone() for parameter in model.parameters()]
+
+    model = _SpecAugmentStudent()
+    state = TrainingState(model, torch.optim.SGD(model.parameters(), lr=0.0))
+    with torch.random.fork_rng():
+        np.random.seed(3)  # noqa: NPY002
+        torch.manual_seed(3)
+        one_engine_step(state, X, teacher, lambda s, t, i: cwcl_loss(s, t, 0.1), mini_batch_size=4)
+    expected = reference(3)
+    for wanted, actual in zip(expected, model.parameters(), strict=True):
+        torch.testing.assert_close(actual.grad, wanted, atol=1e-5, rtol=0)
+    # Sharp: other SpecAugment masks give other gradients.
+    assert (reference(4)[0] - expected[0]).abs().max() > 1e-4
+
+
 def test_grad_cache_keeps_activation_memory_near_one_chunk():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(128, 6)).astype(np.float32)

@@ -115,6 +115,28 @@ def test_padding_does_not_change_the_embedding(student, options, checkpoints, sp
     np.testing.assert_allclose(batched[0], alone[0], atol=1e-5)
 
 
+@pytest.mark.parametrize("mini_batch_size", [None, 4])
+def test_spec_augment_fits_are_reproducible_and_leave_numpy_alone(
+    mini_batch_size, checkpoints, speech_data
+):
+    # transformers draws wav2vec2's SpecAugment masks from NumPy's global generator.
+    options = {
+        "student__name_or_path": checkpoints / "wav2vec2",
+        "student__mask_time_prob": 0.5,
+        "student__mask_time_length": 2,
+        "mini_batch_size": mini_batch_size,
+    }
+    embeddings = []
+    for user_seed in (1, 2):
+        np.random.seed(user_seed)  # noqa: NPY002
+        expected_draw = np.random.random()  # noqa: NPY002
+        np.random.seed(user_seed)  # noqa: NPY002
+        aligner = _fitted("wav2vec2", speech_data, **options)
+        assert np.random.random() == expected_draw  # the user's stream was not moved  # noqa: NPY002
+        embeddings.append(aligner.transform(speech_data[0]))
+    np.testing.assert_allclose(embeddings[0], embeddings[1], atol=1e-6)
+
+
 def test_design_card_call_trains_a_random_init_wav2vec2(speech_data):
     clips, words = speech_data
     overrides = {f"student__{name}": value for name, value in TINY_WAV2VEC2.items()}
