@@ -605,6 +605,17 @@ def kernel_weights(
     tensor([[1.0000, 0.5000],
             [0.5000, 1.0000]])
     """
+    return _validated_weights(teacher_embeddings, kernel, check_columns=False)
+
+
+def _validated_weights(
+    teacher_embeddings: torch.Tensor, kernel: KernelLike, check_columns: bool
+) -> torch.Tensor:
+    """:func:`kernel_weights`, also requiring positive column sums if ``check_columns``.
+
+    Every check is folded into one flag, read back once: on a GPU each read is a device
+    synchronisation, and a training step should not wait for several of them.
+    """
     _check_embeddings(teacher_embeddings, "teacher_embeddings")
     kernel_fn = resolve_kernel(kernel)
     n = teacher_embeddings.shape[0]
@@ -629,24 +640,36 @@ def kernel_weights(
                 f"kernel must give weights of shape (N, N) = {(n, n)} for a batch of "
                 f"N={n} teacher embeddings, got shape {tuple(weights.shape)}"
             )
-        # One reduction pass each on the fast path (min propagates nan, an inf
-        # weight makes its row sum inf); the slower checks below only run to
-        # explain a failure.
+        # min propagates nan, and an inf weight makes its row sum inf: with the sums
+        # positive, these cover every failure. The checks below only explain one.
         row_sums = weights.sum(dim=1)  # (N,)
-        if not bool(weights.min() >= 0) or not bool(torch.isfinite(row_sums).all()):
-            if not bool(torch.isfinite(weights).all()):
-                raise ValueError("kernel produced non-finite (nan or inf) weights")
-            raise ValueError(
-                f"kernel produced negative weights (min {float(weights.min()):.4g}); "
-                "weights must be >= 0"
-            )
-        if bool((row_sums <= 0).any()):
-            bad = int(torch.nonzero(row_sums <= 0)[0, 0])
-            raise ValueError(
-                f"kernel produced a row of weights summing to 0 (row {bad}); every row "
-                "needs positive total weight to be normalised into targets"
-            )
+        valid = (weights.min() >= 0) & torch.isfinite(row_sums).all() & (row_sums > 0).all()
+        if check_columns:
+            valid &= (weights.sum(dim=0) > 0).all()
+        if not bool(valid):
+            _explain_invalid_weights(weights, row_sums)
     return weights
+
+
+def _explain_invalid_weights(weights: torch.Tensor, row_sums: torch.Tensor) -> None:
+    """Raise the error that says what is wrong with weights that failed validation."""
+    if not bool(torch.isfinite(weights).all()):
+        raise ValueError("kernel produced non-finite (nan or inf) weights")
+    if not bool(weights.min() >= 0):
+        raise ValueError(
+            f"kernel produced negative weights (min {float(weights.min()):.4g}); "
+            "weights must be >= 0"
+        )
+    if bool((row_sums <= 0).any()):
+        bad = int(torch.nonzero(row_sums <= 0)[0, 0])
+        raise ValueError(
+            f"kernel produced a row of weights summing to 0 (row {bad}); every row "
+            "needs positive total weight to be normalised into targets"
+        )
+    raise ValueError(
+        "kernel produced a column of weights summing to 0; the teacher-to-student direction "
+        "needs every column to have positive total weight"
+    )
 
 
 def target_matrix(

@@ -36,7 +36,7 @@ from .kernels import (
     _autocast_disabled,
     _check_embeddings,
     _compute_dtype,
-    kernel_weights,
+    _validated_weights,
 )
 
 __all__ = ["DIRECTIONS", "contrastive_loss", "cwcl_loss", "soft_cross_entropy"]
@@ -104,6 +104,30 @@ def _logits(
     return (p / temperature) @ q.T  # (batch_size, batch_size)
 
 
+def _column_log_softmax(logits: torch.Tensor, transpose: bool | None = None) -> torch.Tensor:
+    """``log_softmax(logits, dim=0)``, computed the fastest exact way for the device.
+
+    On the CPU, along dim 0 of the same matrix: no transposed copy. On a GPU, PyTorch's
+    reduction along dim 0 is an order of magnitude slower than along dim 1 (9.2 ms against
+    0.24 ms at N=8192 on an H200), so the matrix is transposed into a contiguous copy, reduced
+    along its rows, and returned as a transposed view (0.7 ms in all). Logits minus a column
+    logsumexp would be faster still, but loses about eps / tau in absolute accuracy.
+    ``transpose`` forces one way (None: by device).
+    """
+    if transpose is None:
+        transpose = logits.device.type != "cpu"
+    if not transpose:
+        return torch.log_softmax(logits, dim=0)
+    return torch.log_softmax(logits.T.contiguous(), dim=1).T
+
+
+def _flat_dot(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Sum of the elementwise product of two (N, N) matrices, ``second`` possibly transposed."""
+    if not second.is_contiguous():  # a transposed view: dot the transposes, copying one
+        first, second = first.T, second.T
+    return torch.dot(first.reshape(-1), second.reshape(-1))
+
+
 class _TwoWaySoftCrossEntropy(torch.autograd.Function):
     """``scale * (L_rows + L_cols)`` on one square logits matrix, with a fused backward.
 
@@ -125,10 +149,8 @@ class _TwoWaySoftCrossEntropy(torch.autograd.Function):
             row_log_probs = torch.log_softmax(logits, dim=1)  # (batch_size, batch_size)
             total = total + torch.dot(row_targets.reshape(-1), row_log_probs.reshape(-1))
         if col_targets is not None:
-            # Along dim 0 of the same matrix: no transposed copy. (logits minus a
-            # column logsumexp is faster on CPU but loses ~eps / tau absolute.)
-            col_log_probs = torch.log_softmax(logits, dim=0)  # (batch_size, batch_size)
-            total = total + torch.dot(col_targets.reshape(-1), col_log_probs.reshape(-1))
+            col_log_probs = _column_log_softmax(logits)  # (batch_size, batch_size)
+            total = total + _flat_dot(col_targets, col_log_probs)
         ctx.save_for_backward(logits, row_log_probs, col_log_probs, row_targets, col_targets)
         ctx.scale = scale
         return total * (-scale / logits.shape[0])
@@ -144,7 +166,7 @@ class _TwoWaySoftCrossEntropy(torch.autograd.Function):
             if row_targets is not None:
                 grad = grad + (torch.softmax(logits, dim=1) - row_targets)
             if col_targets is not None:
-                grad = grad + (torch.softmax(logits, dim=0) - col_targets)
+                grad = grad + (_column_log_softmax(logits).exp() - col_targets)
             return grad * scale, None, None, None
         grad = None
         # d/dx of -<t, log_softmax(x)> is softmax(x) * sum(t) - t, and sum(t) = 1.
@@ -297,19 +319,15 @@ def _cwcl_loss(
 ) -> torch.Tensor:
     """:func:`cwcl_loss` on validated arguments."""
     logits = _logits(student_embeddings, teacher_embeddings, temperature)  # (N, N)
-    weights = kernel_weights(teacher_embeddings, kernel).to(logits.dtype)  # (N, N)
+    columns = direction in ("teacher_to_student", "both")
+    weights = _validated_weights(teacher_embeddings, kernel, check_columns=columns)
+    weights = weights.to(logits.dtype)  # (N, N)
 
     row_targets = col_targets = None
     if direction in ("student_to_teacher", "both"):
         row_targets = weights / weights.sum(dim=1, keepdim=True)  # (batch_size, batch_size)
-    if direction in ("teacher_to_student", "both"):
-        col_sums = weights.sum(dim=0, keepdim=True)  # (1, N)
-        if bool((col_sums <= 0).any()):
-            raise ValueError(
-                "kernel produced a column of weights summing to 0; direction "
-                f"{direction!r} needs every column to have positive total weight"
-            )
-        col_targets = weights / col_sums  # (batch_size, batch_size)
+    if columns:
+        col_targets = weights / weights.sum(dim=0, keepdim=True)  # (batch_size, batch_size)
     scale = 0.5 if direction == "both" else 1.0
     return _TwoWaySoftCrossEntropy.apply(logits, row_targets, col_targets, scale)
 

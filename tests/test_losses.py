@@ -425,3 +425,46 @@ def test_property_loss_is_permutation_invariant(batch, temperature, kernel, dire
     expected = cwcl_loss(student, teacher, temperature, kernel, direction)
     actual = cwcl_loss(student[perm], teacher[perm], temperature, kernel, direction)
     torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_cwcl_loss_reads_one_value_back_from_the_device_for_its_checks(monkeypatch):
+    # On a GPU every read of a tensor's value waits for the device; a training step should
+    # not stall on one per check. The capped-exp default adds one read, to skip its
+    # bisection when no row needs it.
+    reads = []
+    for name in ("__bool__", "__float__", "__int__", "item"):
+        original = getattr(torch.Tensor, name)
+
+        def counting(self, *args, _original=original, _name=name):
+            reads.append(_name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    student, teacher = _pair(16, 4)
+    cwcl_loss(student, teacher, kernel="exp")
+    assert len(reads) == 1, reads
+    reads.clear()
+    cwcl_loss(student, teacher)
+    assert len(reads) == 2, reads
+
+
+@pytest.mark.parametrize("direction", ["teacher_to_student", "both"])
+def test_transposed_column_log_softmax_gives_the_same_loss_and_gradients(direction, monkeypatch):
+    # GPUs take the transposed route (see _column_log_softmax); check it here on the CPU.
+    from cwcl_sk import losses
+
+    def run():
+        student, teacher = _pair(12, 5, dtype=torch.float64)
+        student.requires_grad_()
+        loss = cwcl_loss(student, teacher, 0.1, kernel="exp", direction=direction)
+        (gradient,) = torch.autograd.grad(loss, student, create_graph=True)
+        (second,) = torch.autograd.grad(gradient.square().sum(), student)
+        return loss.detach(), gradient.detach(), second
+
+    expected = run()
+    direct = losses._column_log_softmax
+    monkeypatch.setattr(losses, "_column_log_softmax", lambda x: direct(x, transpose=True))
+    actual = run()
+    assert not direct(torch.ones(3, 3), transpose=True).is_contiguous()  # the route was taken
+    for wanted, got in zip(expected, actual, strict=True):
+        torch.testing.assert_close(got, wanted, rtol=1e-12, atol=1e-12)
