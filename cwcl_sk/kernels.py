@@ -359,12 +359,15 @@ class CappedExpKernel(WeightKernel):
         distance = similarity - 1.0  # (batch_size, batch_size), <= 0
         log_beta = torch.full((similarity.shape[0], 1), -math.log(kappa),
                               dtype=similarity.dtype, device=similarity.device)  # fmt: skip
-        too_flat = _row_entropy(distance, log_beta) > target_entropy
-        if bool(too_flat.any()):
+        too_flat = _row_entropy(distance, log_beta) > target_entropy  # (batch_size, 1)
+        # Only the rows over the cap are bisected (rows are independent, so the result is
+        # the same): at ordinary batch sizes few rows of distinct text reach it.
+        rows = too_flat.squeeze(1).nonzero().squeeze(1)  # (n_capped,)
+        if len(rows):
             _, sharp = _calibrate_log_beta(
-                distance, target_entropy, -math.log(kappa), math.log(1e4), int(self.n_steps)
+                distance[rows], target_entropy, -math.log(kappa), math.log(1e4), int(self.n_steps)
             )
-            log_beta = torch.where(too_flat, torch.maximum(sharp, log_beta), log_beta)
+            log_beta[rows] = torch.maximum(sharp, log_beta[rows])
         beta = log_beta.exp()
         pair_beta = torch.maximum(beta, beta.T)  # (batch_size, batch_size): the sharper row
         return (distance * pair_beta).clamp_(min=_MIN_EXPONENT).exp_()

@@ -1,5 +1,8 @@
 """Calibrated, mixed and label-aware kernels, and the target diagnostics."""
 
+import math
+import unittest.mock
+
 import numpy as np
 import pytest
 import torch
@@ -280,3 +283,37 @@ def test_collapse_warning_does_not_suggest_the_kernel_in_use():
         aligner = CWCLAligner(teacher="precomputed", kernel=kernel, max_epochs=1, batch_size=16)
         with pytest.warns(UserWarning, match=suggestion):
             aligner.fit(teacher[:, :6], teacher)
+
+
+def test_capped_exp_bisects_only_the_rows_over_the_cap_with_the_same_result():
+    from cwcl_sk import kernels
+
+    # Rows 0-5 are near-paraphrases (over a cap of 2 positives), the rest distinct.
+    generator = torch.Generator().manual_seed(0)
+    base = torch.nn.functional.normalize(torch.randn(1, 32, generator=generator), dim=1)
+    close = torch.nn.functional.normalize(
+        base + 0.05 * torch.randn(6, 32, generator=generator), dim=1
+    )
+    far = torch.nn.functional.normalize(torch.randn(10, 32, generator=generator), dim=1)
+    teacher = torch.cat([close, far])
+    similarity = (teacher @ teacher.T).clamp(-1, 1).fill_diagonal_(1.0)
+    kernel = kernels.CappedExpKernel(kappa=0.1, max_positives=2.0)
+    bisected = []
+    calibrate = kernels._calibrate_log_beta
+
+    def recording(distance, *args):
+        bisected.append(len(distance))
+        return calibrate(distance, *args)
+
+    with unittest.mock.patch.object(kernels, "_calibrate_log_beta", recording):
+        weights = kernel(similarity)
+    assert bisected == [6]
+    # Reference: every row bisected, the capped rows taking the sharper kappa.
+    distance = similarity - 1.0
+    log_beta = torch.full((16, 1), -math.log(0.1))
+    too_flat = kernels._row_entropy(distance, log_beta) > math.log(2.0)
+    _, sharp = calibrate(distance, math.log(2.0), -math.log(0.1), math.log(1e4), 24)
+    log_beta = torch.where(too_flat, torch.maximum(sharp, log_beta), log_beta)
+    beta = log_beta.exp()
+    expected = (distance * torch.maximum(beta, beta.T)).clamp(min=kernels._MIN_EXPONENT).exp()
+    assert torch.equal(weights, expected)

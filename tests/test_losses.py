@@ -429,10 +429,10 @@ def test_property_loss_is_permutation_invariant(batch, temperature, kernel, dire
 
 def test_cwcl_loss_reads_one_value_back_from_the_device_for_its_checks(monkeypatch):
     # On a GPU every read of a tensor's value waits for the device; a training step should
-    # not stall on one per check. The capped-exp default adds one read, to skip its
-    # bisection when no row needs it.
+    # not stall on one per check. The capped-exp default adds one read, to limit its
+    # bisection to the rows that need it (nonzero reads their positions).
     reads = []
-    for name in ("__bool__", "__float__", "__int__", "item"):
+    for name in ("__bool__", "__float__", "__int__", "item", "tolist", "nonzero"):
         original = getattr(torch.Tensor, name)
 
         def counting(self, *args, _original=original, _name=name):
