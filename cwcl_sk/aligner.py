@@ -155,8 +155,10 @@ default="capped-exp"
         teacher and input (one ``.npy`` per text; safe for concurrent writers). Within a
         process they are always cached in memory (see :func:`clear_teacher_cache`).
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and dropout: the same integer gives the same
-        model on the CPU.
+        Seeds weight initialisation, shuffling and dropout, and, for the duration of each
+        epoch, NumPy's global generator (from which transformers draws wav2vec2 and HuBERT's
+        SpecAugment masks; the caller's global state is restored afterwards): the same
+        integer gives the same model on the CPU.
     verbose : int, default=0
         0 is silent; 1 shows a progress bar.
     **encoder_options
