@@ -68,7 +68,9 @@ def write_results(path_stem: Path, table: str, results: dict) -> None:
     )
 
 
-def saved_results(path_stem: Path, settings: dict, keys, normalise=None) -> dict | None:
+def saved_results(
+    path_stem: Path, settings: dict, keys, normalise=None, quiet: bool = False
+) -> dict | None:
     """The results saved at ``<path_stem>.json``, if their settings agree with ``settings``.
 
     For ``--resume``: an earlier run's measurements are reused only when every setting in
@@ -90,5 +92,6 @@ def saved_results(path_stem: Path, settings: dict, keys, normalise=None) -> dict
     differing = [key for key in keys if before.get(key) != current.get(key)]
     if differing:
         raise SystemExit(f"--resume: {path} was made with other {', '.join(differing)}.")
-    print(f"resuming: {len(saved['runs'])} runs from {path}", flush=True)
+    if not quiet:
+        print(f"resuming: {len(saved['runs'])} runs from {path}", flush=True)
     return saved

@@ -32,12 +32,16 @@ Run from the repository root::
     python benchmarks/kernel_ablation.py --task spoken-digits --batch-sizes 1024 --resume
 
 Results go to ``benchmarks/results/kernel_ablation_<task>.json`` and ``.md``, rewritten after
-every fit; ``--resume`` keeps the cells already there and adds the missing ones.
+every fit; ``--resume`` keeps the cells already there and adds the missing ones. Several
+``--resume`` invocations may share one result file (say one per core, each with its own
+``--losses``): the file is locked while it is read and written, each invocation merges the
+cells the others saved, and none fits a cell another has already saved.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import sys
 import time
@@ -240,6 +244,34 @@ def _save(stem: Path, records, batch_sizes, losses, settings: dict, offset: floa
     return table
 
 
+@contextlib.contextmanager
+def _locked(stem: Path):
+    """Hold an exclusive lock on ``<stem>.lock`` (where the OS has ``fcntl``)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: concurrent invocations must use separate --out folders
+        yield
+        return
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    with open(stem.parent / f"{stem.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _cell_key(run: dict) -> tuple:
+    return run["batch_size"], run["loss"], run["seed"]
+
+
+def _saved_meanwhile(stem: Path, records: list[dict], settings: dict) -> list[dict]:
+    """Runs that another --resume invocation saved to the result file and ``records`` lacks."""
+    saved = saved_results(stem, settings, _RESUME_KEYS, quiet=True)
+    have = {_cell_key(run) for run in records}
+    return [run for run in (saved or {"runs": []})["runs"] if _cell_key(run) not in have]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -273,17 +305,20 @@ def main(argv=None) -> int:
     }
     stem = args.out / f"kernel_ablation_{args.task}{'_quick' if args.quick else ''}"
     records, batch_sizes, losses, earlier_seconds = [], args.batch_sizes, args.losses, 0.0
-    saved = saved_results(stem, settings, _RESUME_KEYS) if args.resume else None
+    with _locked(stem):
+        saved = saved_results(stem, settings, _RESUME_KEYS) if args.resume else None
     if saved is not None:
         records, earlier_seconds = saved["runs"], saved["settings"].get("wall_seconds", 0.0)
         # The table keeps the earlier cells beside the new ones.
         batch_sizes = sorted({run["batch_size"] for run in records} | set(batch_sizes))
         losses = list(dict.fromkeys([*(run["loss"] for run in records), *losses]))
         settings["seeds"] = sorted({run["seed"] for run in records} | set(seeds))
-    done = {(run["batch_size"], run["loss"], run["seed"]) for run in records}
     table = ""
     for batch_size, loss, seed in itertools.product(args.batch_sizes, args.losses, seeds):
-        if (batch_size, loss, seed) in done:
+        if args.resume:
+            with _locked(stem):
+                records += _saved_meanwhile(stem, records, settings)
+        if (batch_size, loss, seed) in {_cell_key(run) for run in records}:
             continue
         options = budget(batch_size, task.reference_epochs)
         accuracy, seconds = task.accuracy(options, LOSSES[loss], seed)
@@ -298,7 +333,13 @@ def main(argv=None) -> int:
             }
         )
         print(f"batch {batch_size} | {loss} | seed {seed}: {accuracy:.3f} ({seconds:.0f} s)")
-        table = _save(stem, records, batch_sizes, losses, settings, started - earlier_seconds)
+        with _locked(stem):
+            if args.resume:
+                records += _saved_meanwhile(stem, records, settings)
+                batch_sizes = sorted({run["batch_size"] for run in records} | set(batch_sizes))
+                losses = list(dict.fromkeys([*losses, *(run["loss"] for run in records)]))
+                settings["seeds"] = sorted({run["seed"] for run in records} | {*settings["seeds"]})
+            table = _save(stem, records, batch_sizes, losses, settings, started - earlier_seconds)
     if records and not table:  # --resume found every cell measured: rewrite the table anyway
         table = _save(stem, records, batch_sizes, losses, settings, started - earlier_seconds)
     print(table)

@@ -111,6 +111,28 @@ def test_kernel_ablation_quick_mode_fills_every_cell(tmp_path):
 
 
 @pytest.mark.slow
+def test_kernel_ablation_invocations_sharing_a_result_file_keep_each_others_cells(tmp_path):
+    def start(*losses):
+        command = [sys.executable, str(REPOSITORY / "benchmarks" / "kernel_ablation.py")]
+        command += ["--quick", "--out", str(tmp_path), "--resume", "--batch-sizes", "32", "64"]
+        return subprocess.Popen(
+            [*command, "--losses", *losses], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+
+    # Both write the same file after each fit; "CL" is asked of both and fitted once.
+    first, second = start("CL", "CWCL exp"), start("CWCL perplexity", "CL")
+    for process in (first, second):
+        _, stderr = process.communicate(timeout=280)
+        assert process.returncode == 0, stderr[-3000:]
+    results = json.loads((tmp_path / "kernel_ablation_digit-images_quick.json").read_text())
+    cells = [(run["batch_size"], run["loss"]) for run in results["runs"]]
+    losses = ("CL", "CWCL exp", "CWCL perplexity")
+    assert sorted(cells) == sorted((batch, loss) for batch in (32, 64) for loss in losses)
+    table = (tmp_path / "kernel_ablation_digit-images_quick.md").read_text()
+    assert all(f"| {loss} |" in table for loss in losses)
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(
     not (_slurp_folder() / "devel.jsonl").exists(), reason="SLURP text not found (CWCL_SLURP_DIR)"
 )
