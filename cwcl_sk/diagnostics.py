@@ -12,6 +12,7 @@ import math
 import numpy as np
 import torch
 
+from .inputs import unique_float_rows
 from .kernels import DEFAULT_KERNEL, target_matrix
 
 __all__ = ["kernel_diagnostics", "looks_collapsed", "target_statistics"]
@@ -82,7 +83,7 @@ def kernel_diagnostics(
     statistics : dict
         The averaged statistics.
     """
-    distinct = np.unique(np.asarray(teacher_embeddings, dtype=np.float32), axis=0)
+    distinct, _ = unique_float_rows(np.asarray(teacher_embeddings, dtype=np.float32))
     embeddings = torch.as_tensor(distinct)
     rng = np.random.default_rng(random_state)
     size = min(batch_size, len(embeddings))

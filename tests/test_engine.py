@@ -15,8 +15,8 @@ from sklearn.model_selection import GridSearchCV
 
 from cwcl_sk import CWCLAligner, clear_teacher_cache
 from cwcl_sk.callbacks import Callback
-from cwcl_sk.encoders.frozen import _DiskCache, _unique_float_rows
-from cwcl_sk.inputs import unique_rows
+from cwcl_sk.encoders.frozen import _DiskCache
+from cwcl_sk.inputs import unique_float_rows, unique_rows
 from cwcl_sk.losses import cwcl_loss
 from cwcl_sk.training import MAX_LOGIT_SCALE, TrainingState, epoch_generators
 
@@ -120,7 +120,7 @@ def test_precomputed_unique_rows_match_the_reference_loop():
     rows[[7, 20, 33]] = rows[3]  # duplicates
     rows[11, :2] = rows[12, :2]  # a shared key for different rows: the slow, exact path
     for array in (rows, rows[:, :1].copy(), rng.normal(size=(9, 3)).astype(np.float32)):
-        uniques, inverse = _unique_float_rows(array)
+        uniques, inverse = unique_float_rows(array)
         expected_uniques, expected_inverse = unique_rows(array)
         np.testing.assert_array_equal(uniques, np.stack(expected_uniques))
         np.testing.assert_array_equal(inverse, expected_inverse)

@@ -12,6 +12,7 @@ from .arrays import (
     check_features,
     check_same_length,
     is_integer,
+    unique_float_rows,
     unique_rows,
 )
 from .audio import AudioInputs, LogMelInputs, load_audio, log_mel_spectrogram, pad_batch
@@ -35,5 +36,6 @@ __all__ = [
     "log_mel_spectrogram",
     "pad_batch",
     "resize_images",
+    "unique_float_rows",
     "unique_rows",
 ]

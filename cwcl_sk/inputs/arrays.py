@@ -12,6 +12,7 @@ __all__ = [
     "check_embeddings",
     "check_features",
     "check_same_length",
+    "unique_float_rows",
     "unique_rows",
 ]
 
@@ -162,6 +163,32 @@ def unique_rows(items) -> tuple[list, np.ndarray]:
             uniques.append(items[index])
         inverse[index] = position[key]
     return uniques, inverse
+
+
+def unique_float_rows(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`unique_rows` of a float32 (n, dim) array, in NumPy instead of a Python loop.
+
+    Rows are equal when their bits are, as in :func:`unique_rows`. Returns the unique rows in
+    order of first appearance, shape (n_unique, dim), and each row's index among them.
+    """
+    bits = np.ascontiguousarray(array, dtype=np.float32).view(np.uint32)  # (n, dim)
+    # A key from the first two columns; it is checked against whole rows below, so a key
+    # shared by different rows (all but impossible for real embeddings) only costs time.
+    keys = bits[:, 0].astype(np.uint64) << np.uint64(32)
+    if bits.shape[1] > 1:
+        keys |= bits[:, 1]
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    if len(first) == len(array):
+        # Distinct keys: the rows are distinct, and they are their own uniques.
+        return array, np.arange(len(array))
+    inverse = inverse.reshape(-1)
+    if not np.array_equal(bits, bits[first[inverse]]):
+        uniques, inverse = unique_rows(array)
+        return np.stack(uniques), inverse
+    order = np.argsort(first)  # unique keys by first appearance
+    position = np.empty_like(order)
+    position[order] = np.arange(len(order))
+    return array[first[order]], position[inverse]
 
 
 def split_items(X, argument: str, expected: str, noun: str, numeric_items) -> list:
