@@ -608,16 +608,18 @@ def kernel_weights(
     tensor([[1.0000, 0.5000],
             [0.5000, 1.0000]])
     """
-    return _validated_weights(teacher_embeddings, kernel, check_columns=False)
+    return _validated_weights(teacher_embeddings, kernel, check_columns=False)[0]
 
 
 def _validated_weights(
     teacher_embeddings: torch.Tensor, kernel: KernelLike, check_columns: bool
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """:func:`kernel_weights`, also requiring positive column sums if ``check_columns``.
 
     Every check is folded into one flag, read back once: on a GPU each read is a device
-    synchronisation, and a training step should not wait for several of them.
+    synchronisation, and a training step should not wait for several of them. Returns the
+    weights, their row sums (N,) and, if ``check_columns``, their column sums (N,), so that
+    the loss need not sum them again.
     """
     _check_embeddings(teacher_embeddings, "teacher_embeddings")
     kernel_fn = resolve_kernel(kernel)
@@ -647,11 +649,12 @@ def _validated_weights(
         # positive, these cover every failure. The checks below only explain one.
         row_sums = weights.sum(dim=1)  # (N,)
         valid = (weights.min() >= 0) & torch.isfinite(row_sums).all() & (row_sums > 0).all()
-        if check_columns:
-            valid &= (weights.sum(dim=0) > 0).all()
+        col_sums = weights.sum(dim=0) if check_columns else None  # (N,)
+        if col_sums is not None:
+            valid &= (col_sums > 0).all()
         if not bool(valid):
             _explain_invalid_weights(weights, row_sums)
-    return weights
+    return weights, row_sums, col_sums
 
 
 def _explain_invalid_weights(weights: torch.Tensor, row_sums: torch.Tensor) -> None:

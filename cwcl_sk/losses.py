@@ -320,14 +320,17 @@ def _cwcl_loss(
     """:func:`cwcl_loss` on validated arguments."""
     logits = _logits(student_embeddings, teacher_embeddings, temperature)  # (N, N)
     columns = direction in ("teacher_to_student", "both")
-    weights = _validated_weights(teacher_embeddings, kernel, check_columns=columns)
-    weights = weights.to(logits.dtype)  # (N, N)
+    weights, row_sums, col_sums = _validated_weights(teacher_embeddings, kernel, columns)
+    if weights.dtype != logits.dtype:  # float64 students: sum the upcast weights again
+        weights = weights.to(logits.dtype)  # (N, N)
+        row_sums = weights.sum(dim=1)
+        col_sums = weights.sum(dim=0) if columns else None
 
     row_targets = col_targets = None
     if direction in ("student_to_teacher", "both"):
-        row_targets = weights / weights.sum(dim=1, keepdim=True)  # (batch_size, batch_size)
+        row_targets = weights / row_sums[:, None]  # (batch_size, batch_size)
     if columns:
-        col_targets = weights / weights.sum(dim=0, keepdim=True)  # (batch_size, batch_size)
+        col_targets = weights / col_sums[None, :]  # (batch_size, batch_size)
     scale = 0.5 if direction == "both" else 1.0
     return _TwoWaySoftCrossEntropy.apply(logits, row_targets, col_targets, scale)
 
