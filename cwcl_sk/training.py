@@ -388,16 +388,27 @@ class _RandomState:
     @contextlib.contextmanager
     def replay(self):
         """Run the body with the saved state, restoring the current one afterwards."""
-        numpy_now = np.random.get_state()  # noqa: NPY002
-        with torch.random.fork_rng(devices=self.devices):
+        with torch.random.fork_rng(devices=self.devices), _forked_numpy_global():
             torch.set_rng_state(self.cpu_state)
             for device, state in zip(self.devices, self.cuda_states, strict=True):
                 torch.cuda.set_rng_state(state, device)
             np.random.set_state(self.numpy_state)  # noqa: NPY002
-            try:
-                yield
-            finally:
-                np.random.set_state(numpy_now)  # noqa: NPY002
+            yield
+
+
+@contextlib.contextmanager
+def _forked_numpy_global():
+    """NumPy's global generator as :func:`torch.random.fork_rng` treats torch's: whatever
+    the body draws or seeds, the caller's state is given back afterwards.
+
+    Some students draw from it while training: transformers' SpecAugment time masks for
+    wav2vec2 and HuBERT.
+    """
+    saved = np.random.get_state()  # noqa: NPY002
+    try:
+        yield
+    finally:
+        np.random.set_state(saved)  # noqa: NPY002
 
 
 class _Stepper:
@@ -549,22 +560,6 @@ class _Epoch:
     learning_rate: Callable[[int, int, int], float] | None = None
 
 
-@contextlib.contextmanager
-def _seeded_numpy_global(seed: int):
-    """Seed NumPy's global generator for the body, then give the caller's state back.
-
-    Some students draw from it while training (transformers' SpecAugment time masks for
-    wav2vec2 and HuBERT), so the epoch's seed must reach it for ``random_state`` to make a
-    fit reproducible; the user's own global stream is left where it was.
-    """
-    saved = np.random.get_state()  # noqa: NPY002
-    np.random.seed(seed % 2**32)  # noqa: NPY002
-    try:
-        yield
-    finally:
-        np.random.set_state(saved)  # noqa: NPY002
-
-
 def _train_epoch(run: _Epoch, epoch: int, snapshot: dict) -> float:
     """One pass over the training pairs; returns the mean training loss."""
     rng, torch_seed = epoch_generators(run.state.base_seed, epoch, get_rank())
@@ -577,11 +572,10 @@ def _train_epoch(run: _Epoch, epoch: int, snapshot: dict) -> float:
     total, count = 0.0, 0
     run.state.model.train()
     try:
-        with (
-            torch.random.fork_rng(devices=_cuda_devices(run.device)),
-            _seeded_numpy_global(torch_seed),
-        ):
+        with torch.random.fork_rng(devices=_cuda_devices(run.device)), _forked_numpy_global():
+            # NumPy's too, so that random_state makes SpecAugment's masks reproducible.
             torch.manual_seed(torch_seed)
+            np.random.seed(torch_seed % 2**32)  # noqa: NPY002
             for batch_index, plan in enumerate(plans):
                 if run.learning_rate is not None:
                     rate = run.learning_rate(epoch, batch_index, len(plans))
