@@ -265,6 +265,15 @@ def _cell_key(run: dict) -> tuple:
     return run["batch_size"], run["loss"], run["seed"]
 
 
+def _table_axes(records: list[dict], batch_sizes, losses, seeds) -> tuple[list, list, list]:
+    """The table's batch sizes, losses and seeds: those asked for and those of ``records``."""
+    return (
+        sorted({run["batch_size"] for run in records} | set(batch_sizes)),
+        list(dict.fromkeys([*losses, *(run["loss"] for run in records)])),
+        sorted({run["seed"] for run in records} | set(seeds)),
+    )
+
+
 def _saved_meanwhile(stem: Path, records: list[dict], settings: dict) -> list[dict]:
     """Runs that another --resume invocation saved to the result file and ``records`` lacks."""
     saved = saved_results(stem, settings, _RESUME_KEYS, quiet=True)
@@ -309,10 +318,9 @@ def main(argv=None) -> int:
         saved = saved_results(stem, settings, _RESUME_KEYS) if args.resume else None
     if saved is not None:
         records, earlier_seconds = saved["runs"], saved["settings"].get("wall_seconds", 0.0)
-        # The table keeps the earlier cells beside the new ones.
-        batch_sizes = sorted({run["batch_size"] for run in records} | set(batch_sizes))
-        losses = list(dict.fromkeys([*(run["loss"] for run in records), *losses]))
-        settings["seeds"] = sorted({run["seed"] for run in records} | set(seeds))
+        # The table keeps the earlier cells beside the new ones, earlier losses first.
+        batch_sizes, losses, settings["seeds"] = _table_axes(records, batch_sizes, [], seeds)
+        losses = list(dict.fromkeys([*losses, *args.losses]))
     table = ""
     for batch_size, loss, seed in itertools.product(args.batch_sizes, args.losses, seeds):
         if args.resume:
@@ -336,9 +344,9 @@ def main(argv=None) -> int:
         with _locked(stem):
             if args.resume:
                 records += _saved_meanwhile(stem, records, settings)
-                batch_sizes = sorted({run["batch_size"] for run in records} | set(batch_sizes))
-                losses = list(dict.fromkeys([*losses, *(run["loss"] for run in records)]))
-                settings["seeds"] = sorted({run["seed"] for run in records} | {*settings["seeds"]})
+                batch_sizes, losses, settings["seeds"] = _table_axes(
+                    records, batch_sizes, losses, settings["seeds"]
+                )
             table = _save(stem, records, batch_sizes, losses, settings, started - earlier_seconds)
     if records and not table:  # --resume found every cell measured: rewrite the table anyway
         table = _save(stem, records, batch_sizes, losses, settings, started - earlier_seconds)
