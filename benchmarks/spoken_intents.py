@@ -108,6 +108,14 @@ def _with_overrides(student: dict, **overrides) -> dict:
     return {**student, **{key: value for key, value in overrides.items() if value is not None}}
 
 
+def sample_transcripts(texts: list, size, rng: np.random.Generator) -> list:
+    """``size`` of ``texts`` drawn without replacement, in their original order (all: 0/None)."""
+    if not size or size >= len(texts):
+        return list(texts)
+    chosen = np.sort(rng.choice(len(texts), size=size, replace=False))
+    return [texts[index] for index in chosen]
+
+
 def make_corpus(slurp: dict, train_size, voices_per_text: int, eval_size, cache_dir, seed=0):
     """Synthesise the training and evaluation speech.
 
@@ -118,10 +126,7 @@ def make_corpus(slurp: dict, train_size, voices_per_text: int, eval_size, cache_
         ``eval_clips``, ``eval_texts`` and ``eval_intents``.
     """
     rng = np.random.default_rng(seed)
-    train_texts = slurp["train_texts"]
-    if train_size and train_size < len(train_texts):
-        chosen = np.sort(rng.choice(len(train_texts), size=train_size, replace=False))
-        train_texts = [train_texts[index] for index in chosen]
+    train_texts = sample_transcripts(slurp["train_texts"], train_size, rng)
     eval_indices = np.arange(len(slurp["eval_texts"]))
     if eval_size is not None and eval_size < len(eval_indices):
         eval_indices = np.sort(rng.choice(eval_indices, size=eval_size, replace=False))

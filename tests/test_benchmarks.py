@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -164,3 +165,26 @@ def test_kernel_ablation_quick_mode_runs_the_frozen_whisper_task(tmp_path):
     assert results["settings"]["student"]["student__trainable_layers"] == 0
     [run] = results["runs"]
     assert 0.0 <= run["accuracy"] <= 1.0
+
+
+def test_batch_neighbours_counts_rows_with_a_near_paraphrase_in_their_batch():
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    try:
+        import batch_neighbours
+    finally:
+        sys.path.remove(str(REPOSITORY / "benchmarks"))
+
+    # 8 orthonormal directions; rows 0-3 each get a near copy (cos 0.95), rows 4-7 none.
+    basis = np.eye(16, dtype=np.float32)[:8]
+    copies = 0.95 * basis[:4] + np.sqrt(1 - 0.95**2) * np.eye(16, dtype=np.float32)[8:12]
+    embeddings = np.concatenate([basis, copies])  # 12 unit rows, 8 of them in pairs
+    shares = batch_neighbours.neighbour_shares(embeddings, batch_size=12, n_batches=2, seed=0)
+    assert shares == {0.7: 8 / 12, 0.8: 8 / 12, 0.9: 8 / 12}
+
+    rows = batch_neighbours.measure(embeddings, [12], n_batches=2, seed=0)
+    exp, capped = rows[0]["exp"], rows[0]["capped-exp"]
+    # The pairs share credit under both kernels, the lone rows keep theirs.
+    assert 1.0 < exp["effective_positives"] < 2.0
+    assert capped["effective_positives"] == pytest.approx(exp["effective_positives"], abs=1e-6)
+    table = batch_neighbours.markdown(rows, len(embeddings))
+    assert "| 12 | 66.7% | 66.7% | 66.7% |" in table
