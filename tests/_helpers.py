@@ -1,5 +1,9 @@
 """Pieces shared by several test files (and by the distributed worker script)."""
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -38,3 +42,18 @@ def one_engine_step(state, X, teacher, batch_loss, mini_batch_size):
     )
     state.model.train()
     return stepper(plans[0], batches, {}, 1)
+
+
+def load_benchmark(script: str):
+    """Import ``benchmarks/<script>.py`` as the module ``<script>_benchmark``.
+
+    The scripts are not a package; each puts the repository and ``benchmarks/`` on
+    ``sys.path`` itself, so the ones it imports resolve. The module is registered in
+    ``sys.modules`` first, as an import would: dataclasses look their module up there.
+    """
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{script}.py"
+    spec = importlib.util.spec_from_file_location(f"{script}_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

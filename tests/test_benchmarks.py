@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import load_benchmark
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -168,11 +169,7 @@ def test_kernel_ablation_quick_mode_runs_the_frozen_whisper_task(tmp_path):
 
 
 def test_batch_neighbours_counts_rows_with_a_near_paraphrase_in_their_batch():
-    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-    try:
-        import batch_neighbours
-    finally:
-        sys.path.remove(str(REPOSITORY / "benchmarks"))
+    batch_neighbours = load_benchmark("batch_neighbours")
 
     # 8 orthonormal directions; rows 0-3 each get a near copy (cos 0.95), rows 4-7 none.
     basis = np.eye(16, dtype=np.float32)[:8]

@@ -1,15 +1,12 @@
 """The training engine: teacher cache, GradCache, learnable temperature, precision, loaders."""
 
-import importlib.util
-import sys
 import threading
 import weakref
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from _helpers import PoisonableLinear, one_engine_step
+from _helpers import PoisonableLinear, load_benchmark, one_engine_step
 from sentence_transformers import SentenceTransformer
 from sklearn.model_selection import GridSearchCV
 
@@ -506,11 +503,7 @@ def test_ranks_shuffle_alike_but_draw_their_own_dropout():
 
 def test_speed_benchmark_rows_run_on_tiny_sizes():
     """A smoke run of benchmarks/speed.py's measurements (the real run takes minutes)."""
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "speed.py"
-    spec = importlib.util.spec_from_file_location("speed_benchmark", path)
-    speed = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = speed  # as an import would: its classes look their module up
-    spec.loader.exec_module(speed)
+    speed = load_benchmark("speed")
     tiny = {
         **speed.QUICK,
         "loss_n": 64,

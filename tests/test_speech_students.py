@@ -1,13 +1,12 @@
 """Speech students: tiny wav2vec2, HuBERT and Whisper loaded by path, and mel-cnn."""
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _helpers import load_benchmark
 from conftest import DIGIT_NAMES
 
 from cwcl_sk import CWCLAligner, ZeroShotClassifier
@@ -384,19 +383,10 @@ def _fsdd_folder() -> Path:
     return Path(os.environ.get("CWCL_FSDD_DIR", default))
 
 
-def _load_benchmark():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "spoken_digits.py"
-    spec = importlib.util.spec_from_file_location("spoken_digits", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not _fsdd_folder().is_dir(), reason="FSDD not found (set CWCL_FSDD_DIR)")
 def test_mel_cnn_recognises_digits_of_an_unseen_speaker_zero_shot():
-    corpus = _load_benchmark().load_fsdd(_fsdd_folder(), per_speaker_digit=30)
+    corpus = load_benchmark("spoken_digits").load_fsdd(_fsdd_folder(), per_speaker_digit=30)
     train = corpus.speakers != "nicolas"
     aligner = CWCLAligner(
         teacher="bert",
