@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
+from ._gram import symmetric_gram
+
 __all__ = [
     "KERNELS",
     "ExpKernel",
@@ -627,7 +629,7 @@ def _validated_weights(
     dtype = _compute_dtype(teacher_embeddings.dtype)
     with torch.no_grad(), _autocast_disabled(teacher_embeddings.device):
         q = torch.nn.functional.normalize(teacher_embeddings.detach().to(dtype), dim=1)  # (N, d)
-        similarity = (q @ q.T).clamp_(-1.0, 1.0)  # (batch_size, batch_size)
+        similarity = symmetric_gram(q).clamp_(-1.0, 1.0)  # (batch_size, batch_size)
         # Self-similarity is 1 by definition; rounding leaves it slightly below,
         # which would let a very sharp ExpKernel underflow the diagonal to 0.
         similarity.fill_diagonal_(1.0)

@@ -468,3 +468,24 @@ def test_transposed_column_log_softmax_gives_the_same_loss_and_gradients(directi
     assert not direct(torch.ones(3, 3), transpose=True).is_contiguous()  # the route was taken
     for wanted, got in zip(expected, actual, strict=True):
         torch.testing.assert_close(got, wanted, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel", ["exp", "capped-exp", "mixture"])
+@pytest.mark.parametrize("direction", DIRECTIONS)
+def test_blocked_teacher_similarity_gives_the_full_products_loss_and_gradients(
+    kernel, direction, monkeypatch
+):
+    # Past 512 rows the CPU assembles the teacher similarity from blocks (cwcl_sk._gram).
+    from cwcl_sk import _gram
+
+    def run():
+        student, teacher = _pair(700, 8, seed=5, dtype=torch.float64)
+        student.requires_grad_()
+        loss = cwcl_loss(student, teacher, 0.1, kernel=kernel, direction=direction)
+        (gradient,) = torch.autograd.grad(loss, student)
+        return loss.detach(), gradient
+
+    blocked = run()
+    monkeypatch.setattr(_gram, "_LEAF_ROWS", 10_000)  # one product
+    for wanted, got in zip(run(), blocked, strict=True):
+        torch.testing.assert_close(got, wanted, rtol=1e-12, atol=1e-14)
