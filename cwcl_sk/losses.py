@@ -231,8 +231,9 @@ def cwcl_loss(
       ``L_t2s = -1/N sum_j sum_i (w_ij / sum_k w_kj) log softmax_i(s_ij)``;
     - ``"both"``: ``(L_s2t + L_t2s) / 2``.
 
-    For symmetric kernels (all built-in ones) the row- and column-normalised
-    targets are transposes of each other. With ``kernel="identity"`` the loss
+    For symmetric kernels (every built-in one but ``"mixture"``, whose soft part
+    is row-normalised) the row- and column-normalised targets are transposes of
+    each other. With ``kernel="identity"`` the loss
     equals :func:`contrastive_loss`. The weights are computed once, under
     :func:`torch.no_grad`, from the teacher only: no gradient flows through
     them, although gradients do flow to ``teacher_embeddings`` through the
