@@ -29,10 +29,14 @@ References
 """
 
 from ._arguments import DIRECTIONS
+from .contrastive import ContrastiveLoss
+from .cwcl import CWCLLoss
 from .functional import contrastive_loss, cwcl_loss, soft_cross_entropy
 
 __all__ = [
     "DIRECTIONS",
+    "CWCLLoss",
+    "ContrastiveLoss",
     "contrastive_loss",
     "cwcl_loss",
     "soft_cross_entropy",
@@ -40,6 +44,6 @@ __all__ = [
 
 # Documented, pickled and shown under the public path, as numpy's ``set_module`` does: the
 # files they are defined in are an implementation detail.
-for _public in (contrastive_loss, cwcl_loss, soft_cross_entropy):
+for _public in (CWCLLoss, ContrastiveLoss, contrastive_loss, cwcl_loss, soft_cross_entropy):
     _public.__module__ = __name__
 del _public
