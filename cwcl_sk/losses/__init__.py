@@ -28,10 +28,13 @@ References
    Tuning. CVPR 2022. arXiv:2111.07991.
 """
 
-from ._arguments import DIRECTIONS
+from . import _arguments
 from .contrastive import ContrastiveLoss
 from .cwcl import CWCLLoss
 from .functional import contrastive_loss, cwcl_loss, soft_cross_entropy
+
+DIRECTIONS: tuple[str, ...] = _arguments.DIRECTIONS
+"""Accepted values of the ``direction`` argument."""
 
 __all__ = [
     "DIRECTIONS",
