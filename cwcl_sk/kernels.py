@@ -596,10 +596,8 @@ def kernel_weights_with_sums(
 
     Parameters
     ----------
-    teacher_embeddings : torch.Tensor of shape (N, d)
-        Teacher embeddings; need not be normalised.
-    kernel : str, WeightKernel, callable or (N, N) array, default="capped-exp"
-        See :func:`resolve_kernel`.
+    teacher_embeddings, kernel
+        As :func:`kernel_weights`.
     check_columns : bool, default=False
         Also require every column to have positive total weight, as the
         teacher-to-student direction of the loss does, and return the column sums.

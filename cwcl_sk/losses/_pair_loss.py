@@ -15,7 +15,7 @@ __all__ = ["PairLoss"]
 class PairLoss(nn.Module):
     """Base of the loss modules: a loss of two ``(N, d)`` batches at a temperature.
 
-    Subclasses implement :meth:`forward` with :attr:`temperature` and ``direction``.
+    Subclasses implement ``_loss(student_embeddings, teacher_embeddings, temperature)``.
 
     Parameters
     ----------
@@ -45,6 +45,29 @@ class PairLoss(nn.Module):
             self.fixed_temperature = None
         else:
             self.fixed_temperature = temperature
+
+    def forward(
+        self, student_embeddings: torch.Tensor, teacher_embeddings: torch.Tensor
+    ) -> torch.Tensor:
+        """The loss of one batch of pairs.
+
+        Parameters
+        ----------
+        student_embeddings : torch.Tensor of shape (N, d)
+            Trainable student embeddings; normalised inside.
+        teacher_embeddings : torch.Tensor of shape (N, d)
+            The teacher's embeddings of the same ``N`` items; normalised inside.
+
+        Returns
+        -------
+        torch.Tensor
+            Non-negative scalar loss, float32 (float64 for float64 inputs).
+        """
+        # student_embeddings: (batch_size, embedding_dim), teacher_embeddings: the same
+        return self._loss(student_embeddings, teacher_embeddings, self.temperature)
+
+    def _loss(self, student_embeddings, teacher_embeddings, temperature) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement _loss")
 
     @property
     def temperature(self) -> float | torch.Tensor:

@@ -29,10 +29,8 @@ class ContrastiveLoss(PairLoss):
 
     Attributes
     ----------
-    temperature : float or 0-dim torch.Tensor
-        The temperature of the next forward pass (a tensor with gradient when learned).
-    logit_scale : torch.nn.Parameter
-        log(1 / temperature); only with ``learn_temperature=True``.
+    temperature, logit_scale
+        As in :class:`CWCLLoss`.
 
     See Also
     --------
@@ -62,24 +60,5 @@ class ContrastiveLoss(PairLoss):
     ) -> None:
         super().__init__(temperature, direction, learn_temperature)
 
-    def forward(
-        self, student_embeddings: torch.Tensor, teacher_embeddings: torch.Tensor
-    ) -> torch.Tensor:
-        """The loss of one batch of pairs.
-
-        Parameters
-        ----------
-        student_embeddings : torch.Tensor of shape (N, d)
-            Trainable student embeddings; normalised inside.
-        teacher_embeddings : torch.Tensor of shape (N, d)
-            The teacher's embeddings of the same ``N`` items; normalised inside.
-
-        Returns
-        -------
-        torch.Tensor
-            Non-negative scalar loss, float32 (float64 for float64 inputs).
-        """
-        # student_embeddings: (batch_size, embedding_dim), teacher_embeddings: the same
-        return contrastive_loss(
-            student_embeddings, teacher_embeddings, self.temperature, self.direction
-        )
+    def _loss(self, student_embeddings, teacher_embeddings, temperature) -> torch.Tensor:
+        return contrastive_loss(student_embeddings, teacher_embeddings, temperature, self.direction)

@@ -74,26 +74,9 @@ class CWCLLoss(PairLoss):
         resolve_kernel(kernel)  # an unknown name or type fails here, not at the first batch
         self.kernel = kernel
 
-    def forward(
-        self, student_embeddings: torch.Tensor, teacher_embeddings: torch.Tensor
-    ) -> torch.Tensor:
-        """The loss of one batch of pairs.
-
-        Parameters
-        ----------
-        student_embeddings : torch.Tensor of shape (N, d)
-            Trainable student embeddings; normalised inside.
-        teacher_embeddings : torch.Tensor of shape (N, d)
-            The teacher's embeddings of the same ``N`` items; normalised inside.
-
-        Returns
-        -------
-        torch.Tensor
-            Non-negative scalar loss, float32 (float64 for float64 inputs).
-        """
-        # student_embeddings: (batch_size, embedding_dim), teacher_embeddings: the same
+    def _loss(self, student_embeddings, teacher_embeddings, temperature) -> torch.Tensor:
         return cwcl_loss(
-            student_embeddings, teacher_embeddings, self.temperature, self.kernel, self.direction
+            student_embeddings, teacher_embeddings, temperature, self.kernel, self.direction
         )
 
     def extra_repr(self) -> str:
