@@ -35,7 +35,7 @@ from kernel_ablation import SpokenIntents  # noqa: E402
 from spoken_intents import load_slurp, sample_transcripts  # noqa: E402
 
 from cwcl_sk.diagnostics import kernel_diagnostics  # noqa: E402
-from cwcl_sk.encoders.text import load_bundled_minilm  # noqa: E402
+from cwcl_sk.encoders.teachers.text import load_bundled_minilm  # noqa: E402
 
 THRESHOLDS = (0.7, 0.8, 0.9)
 KERNELS = ("exp", "capped-exp")

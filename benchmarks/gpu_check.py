@@ -216,7 +216,7 @@ def speech_bf16_fit(aligner: CWCLAligner, clips, teacher, device: str) -> dict:
 
 def random_state_replay(aligner: CWCLAligner, clips, device: str) -> dict:
     """GradCache's replay on a real student: same masks when replayed, others when not."""
-    from cwcl_sk.encoders.audio import speech_inputs
+    from cwcl_sk.encoders.students.audio import speech_inputs
     from cwcl_sk.training import _RandomState, _to_device
 
     inputs = speech_inputs()

@@ -45,7 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cwcl_sk import CWCLAligner, clear_teacher_cache, contrastive_loss, cwcl_loss  # noqa: E402
-from cwcl_sk.encoders.generic import EmbeddingModel, build_mlp  # noqa: E402
+from cwcl_sk.encoders.heads import EmbeddingModel  # noqa: E402
+from cwcl_sk.encoders.students.generic import build_mlp  # noqa: E402
 from cwcl_sk.training import autocast  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -437,7 +438,7 @@ def text_pairs(n_samples: int) -> list[str]:
 
 @contextlib.contextmanager
 def teacher_cache_disabled():
-    from cwcl_sk.encoders import frozen
+    from cwcl_sk.encoders.teachers import frozen
 
     original = frozen._EmbeddingCache.get
     frozen._EmbeddingCache.get = lambda self, key: None

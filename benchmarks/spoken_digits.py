@@ -82,7 +82,7 @@ def _pretrained_whisper(trainable_layers: int | None = 2) -> dict:
     them). Keeping the lower layers as pretrained generalises better to an unseen speaker,
     and the frozen part is computed once per clip, not once per epoch.
     """
-    from cwcl_sk.encoders.whisper_convert import whisper_tiny_en_path
+    from cwcl_sk.encoders.convert.whisper import whisper_tiny_en_path
 
     student = {
         "student": "whisper",

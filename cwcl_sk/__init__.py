@@ -17,7 +17,7 @@ from .kernels import (
     WeightKernel,
     label_weights,
 )
-from .losses import contrastive_loss, cwcl_loss
+from .losses import ContrastiveLoss, CWCLLoss, contrastive_loss, cwcl_loss
 from .metrics import recall_at_k
 from .zero_shot import ZeroShotClassifier
 
@@ -27,7 +27,9 @@ __all__ = [
     "STUDENTS",
     "TEACHERS",
     "CWCLAligner",
+    "CWCLLoss",
     "CappedExpKernel",
+    "ContrastiveLoss",
     "ExpKernel",
     "IdentityKernel",
     "LinearKernel",

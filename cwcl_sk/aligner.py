@@ -24,7 +24,7 @@ from .distributed import (
     local_device,
     main_process_first,
 )
-from .encoders.generic import EmbeddingModel, output_width
+from .encoders.heads import EmbeddingModel, output_width
 from .encoders.registry import make_student, make_teacher, student_inputs
 from .inputs import check_same_length
 from .kernels import DEFAULT_KERNEL, resolve_kernel, target_matrix

@@ -15,7 +15,6 @@ searched with ``GridSearchCV`` (``{"kernel__kappa": [0.05, 0.1]}``).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 from collections.abc import Callable
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
+from ._embedding_batches import autocast_disabled, check_embedding_batch, compute_dtype
 from ._gram import symmetric_gram
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "PerplexityKernel",
     "WeightKernel",
     "kernel_weights",
+    "kernel_weights_with_sums",
     "label_weights",
     "resolve_kernel",
     "target_matrix",
@@ -537,38 +538,6 @@ def resolve_kernel(kernel: KernelLike) -> Callable[[torch.Tensor], torch.Tensor]
     )
 
 
-def _check_embeddings(embeddings: Any, name: str) -> None:
-    """Raise if ``embeddings`` is not a non-empty 2-D floating-point tensor."""
-    if not isinstance(embeddings, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor of shape (N, d), got {type(embeddings).__name__}"
-        )
-    if embeddings.ndim != 2:
-        raise ValueError(f"{name} must be 2-D of shape (N, d), got shape {tuple(embeddings.shape)}")
-    if not embeddings.is_floating_point():
-        raise TypeError(f"{name} must have a floating-point dtype, got {embeddings.dtype}")
-    if embeddings.shape[0] < 1 or embeddings.shape[1] < 1:
-        raise ValueError(
-            f"{name} must have N >= 1 rows and d >= 1 columns, got shape {tuple(embeddings.shape)}"
-        )
-
-
-def _autocast_disabled(device: torch.device) -> contextlib.AbstractContextManager:
-    """Context that turns off autocast on ``device``, whose matmuls would drop to 16 bits."""
-    try:
-        return torch.autocast(device_type=device.type, enabled=False)
-    except RuntimeError:  # device types without autocast support
-        return contextlib.nullcontext()
-
-
-def _compute_dtype(*dtypes: torch.dtype) -> torch.dtype:
-    """float32 for half-precision and float32 inputs, float64 if any input is float64."""
-    result = torch.float32
-    for dtype in dtypes:
-        result = torch.promote_types(result, dtype)
-    return result
-
-
 def kernel_weights(
     teacher_embeddings: torch.Tensor, kernel: KernelLike = DEFAULT_KERNEL
 ) -> torch.Tensor:
@@ -610,24 +579,56 @@ def kernel_weights(
     tensor([[1.0000, 0.5000],
             [0.5000, 1.0000]])
     """
-    return _validated_weights(teacher_embeddings, kernel, check_columns=False)[0]
+    return kernel_weights_with_sums(teacher_embeddings, kernel)[0]
 
 
-def _validated_weights(
-    teacher_embeddings: torch.Tensor, kernel: KernelLike, check_columns: bool
+def kernel_weights_with_sums(
+    teacher_embeddings: torch.Tensor,
+    kernel: KernelLike = DEFAULT_KERNEL,
+    check_columns: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """:func:`kernel_weights`, also requiring positive column sums if ``check_columns``.
+    """:func:`kernel_weights` with their row sums and, if asked, validated column sums.
 
-    Every check is folded into one flag, read back once: on a GPU each read is a device
-    synchronisation, and a training step should not wait for several of them. Returns the
-    weights, their row sums (N,) and, if ``check_columns``, their column sums (N,), so that
-    the loss need not sum them again.
+    The losses need the sums to normalise the weights into targets; returning them saves
+    summing the ``(N, N)`` matrix again. Every check is folded into one flag, read back
+    once: on a GPU each read is a device synchronisation, and a training step should not
+    wait for several of them.
+
+    Parameters
+    ----------
+    teacher_embeddings, kernel
+        As :func:`kernel_weights`.
+    check_columns : bool, default=False
+        Also require every column to have positive total weight, as the
+        teacher-to-student direction of the loss does, and return the column sums.
+
+    Returns
+    -------
+    weights : torch.Tensor of shape (N, N)
+        As :func:`kernel_weights`.
+    row_sums : torch.Tensor of shape (N,)
+        ``weights.sum(dim=1)``, all positive.
+    col_sums : torch.Tensor of shape (N,) or None
+        ``weights.sum(dim=0)``, all positive, if ``check_columns``; else None.
+
+    Raises
+    ------
+    ValueError
+        As :func:`kernel_weights`, or if ``check_columns`` and a column sums to 0.
+
+    Examples
+    --------
+    >>> import torch
+    >>> q = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    >>> weights, row_sums, col_sums = kernel_weights_with_sums(q, "linear", check_columns=True)
+    >>> row_sums, col_sums
+    (tensor([1.5000, 1.5000]), tensor([1.5000, 1.5000]))
     """
-    _check_embeddings(teacher_embeddings, "teacher_embeddings")
+    check_embedding_batch(teacher_embeddings, "teacher_embeddings")
     kernel_fn = resolve_kernel(kernel)
     n = teacher_embeddings.shape[0]
-    dtype = _compute_dtype(teacher_embeddings.dtype)
-    with torch.no_grad(), _autocast_disabled(teacher_embeddings.device):
+    dtype = compute_dtype(teacher_embeddings.dtype)
+    with torch.no_grad(), autocast_disabled(teacher_embeddings.device):
         q = torch.nn.functional.normalize(teacher_embeddings.detach().to(dtype), dim=1)  # (N, d)
         similarity = symmetric_gram(q).clamp_(-1.0, 1.0)  # (batch_size, batch_size)
         # Self-similarity is 1 by definition; rounding leaves it slightly below,

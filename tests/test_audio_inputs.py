@@ -6,7 +6,7 @@ import soundfile
 import torch
 
 from cwcl_sk import CWCLAligner
-from cwcl_sk.encoders.audio import speech_inputs
+from cwcl_sk.encoders.students.audio import speech_inputs
 from cwcl_sk.inputs import AudioInputs, LogMelInputs, load_audio, log_mel_spectrogram, pad_batch
 
 

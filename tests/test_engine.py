@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV
 
 from cwcl_sk import CWCLAligner, clear_teacher_cache
 from cwcl_sk.callbacks import Callback
-from cwcl_sk.encoders.frozen import _DiskCache
+from cwcl_sk.encoders.teachers.frozen import _DiskCache
 from cwcl_sk.inputs import unique_float_rows, unique_rows
 from cwcl_sk.losses import cwcl_loss
 from cwcl_sk.training import MAX_LOGIT_SCALE, TrainingState, epoch_generators
@@ -246,7 +246,7 @@ class _SpecAugmentStudent(torch.nn.Module):
         super().__init__()
         from transformers import Wav2Vec2Config, Wav2Vec2Model
 
-        from cwcl_sk.encoders.audio import SpeechTransformerEncoder
+        from cwcl_sk.encoders.students.audio import SpeechTransformerEncoder
 
         torch.manual_seed(0)
         config = Wav2Vec2Config(

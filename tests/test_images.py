@@ -10,9 +10,9 @@ from sklearn.base import clone
 
 from cwcl_sk import CWCLAligner, ZeroShotClassifier
 from cwcl_sk.encoders import make_teacher
-from cwcl_sk.encoders.image import ImageCNN, VisionTransformerStudent
-from cwcl_sk.encoders.image_teacher import ImageTeacher, is_vision_model
-from cwcl_sk.encoders.text import bundled_minilm_path
+from cwcl_sk.encoders.students.image import ImageCNN, VisionTransformerStudent
+from cwcl_sk.encoders.teachers.image import ImageTeacher, is_vision_model
+from cwcl_sk.encoders.teachers.text import bundled_minilm_path
 from cwcl_sk.inputs import ImageItem, load_images
 
 FAST = {"max_epochs": 2, "batch_size": 8, "device": "cpu", "random_state": 0, "verbose": 0}

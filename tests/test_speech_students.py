@@ -10,7 +10,7 @@ from _helpers import load_benchmark
 from conftest import DIGIT_NAMES
 
 from cwcl_sk import CWCLAligner, ZeroShotClassifier
-from cwcl_sk.encoders.audio import MelCNN, WhisperEncoderStudent
+from cwcl_sk.encoders.students.audio import MelCNN, WhisperEncoderStudent
 
 SAMPLING_RATE = 16000
 WORDS = ["low", "middle", "high"]
@@ -332,7 +332,7 @@ def test_mel_cnn_bad_option_is_named(speech_data):
 
 def _assert_length_groups_change_nothing(student, clip_batches, monkeypatch):
     """Embeddings and gradients of a batch in groups of 2 equal the whole batch's, row by row."""
-    import cwcl_sk.encoders.audio as audio
+    import cwcl_sk.encoders.students.audio as audio
 
     batch = _concatenated(clip_batches)
     results = {}
@@ -406,14 +406,14 @@ def test_mel_cnn_recognises_digits_of_an_unseen_speaker_zero_shot():
 
 
 def _whisper_student(checkpoints, **options):
-    from cwcl_sk.encoders.audio import build_whisper
+    from cwcl_sk.encoders.students.audio import build_whisper
 
     torch.manual_seed(0)
     return build_whisper(None, 384, name_or_path=checkpoints / "whisper", **options)
 
 
 def _batch(clips):
-    from cwcl_sk.encoders.audio import speech_inputs
+    from cwcl_sk.encoders.students.audio import speech_inputs
 
     inputs = speech_inputs()
     return inputs.collate(inputs.prepare(clips), np.arange(len(clips)))
@@ -423,7 +423,7 @@ def _batch(clips):
 def test_whisper_cached_frozen_part_gives_the_uncached_embeddings(
     trainable_layers, checkpoints, speech_data
 ):
-    from cwcl_sk.encoders.activation_cache import clear_activation_cache
+    from cwcl_sk.encoders.students.activation_cache import clear_activation_cache
 
     clear_activation_cache()
     clips = speech_data[0][:6]
@@ -457,7 +457,7 @@ def test_whisper_length_groups_give_the_whole_batch_embeddings_and_gradients(
 
 
 def test_whisper_cache_keeps_gradients_of_the_trainable_layers(checkpoints, speech_data):
-    from cwcl_sk.encoders.activation_cache import clear_activation_cache
+    from cwcl_sk.encoders.students.activation_cache import clear_activation_cache
 
     clear_activation_cache()
     student = _whisper_student(checkpoints, trainable_layers=1)
@@ -472,7 +472,7 @@ def test_whisper_cache_keeps_gradients_of_the_trainable_layers(checkpoints, spee
 
 
 def test_whisper_cache_is_off_while_the_front_end_trains(checkpoints, speech_data):
-    from cwcl_sk.encoders.activation_cache import clear_activation_cache
+    from cwcl_sk.encoders.students.activation_cache import clear_activation_cache
 
     clear_activation_cache()
     student = _whisper_student(checkpoints, freeze_feature_encoder=False)
@@ -496,7 +496,7 @@ def test_whisper_cache_is_not_pickled_or_saved(checkpoints, speech_data):
 
 
 def test_whisper_students_with_the_same_frozen_weights_share_the_cache(checkpoints, speech_data):
-    from cwcl_sk.encoders.activation_cache import clear_activation_cache
+    from cwcl_sk.encoders.students.activation_cache import clear_activation_cache
 
     clear_activation_cache()
     clips = speech_data[0][:4]
@@ -514,7 +514,7 @@ def test_whisper_students_with_the_same_frozen_weights_share_the_cache(checkpoin
 
 
 def test_whisper_cache_follows_frozen_weights_loaded_in_place(checkpoints, speech_data):
-    from cwcl_sk.encoders.activation_cache import clear_activation_cache
+    from cwcl_sk.encoders.students.activation_cache import clear_activation_cache
 
     clear_activation_cache()
     clips = speech_data[0][:3]
@@ -550,7 +550,7 @@ def test_whisper_bad_cache_frozen_is_named(checkpoints, speech_data):
 
 
 def test_activation_cache_stops_filling_at_its_bound():
-    from cwcl_sk.encoders.activation_cache import ActivationCache
+    from cwcl_sk.encoders.students.activation_cache import ActivationCache
 
     cache = ActivationCache(max_bytes=3 * 4 * 10)  # three rows of 10 float32
     for item in range(5):
@@ -563,7 +563,7 @@ def test_activation_cache_stops_filling_at_its_bound():
 
 
 def test_activation_cache_drops_other_models_when_full():
-    from cwcl_sk.encoders.activation_cache import ActivationCache
+    from cwcl_sk.encoders.students.activation_cache import ActivationCache
 
     cache = ActivationCache(max_bytes=3 * 4 * 10)
     for item in range(2):
@@ -576,7 +576,7 @@ def test_activation_cache_drops_other_models_when_full():
 
 
 def test_module_digest_sees_weights_and_settings():
-    from cwcl_sk.encoders.activation_cache import module_digest
+    from cwcl_sk.encoders.students.activation_cache import module_digest
 
     layer = torch.nn.Linear(3, 2)
     digest = module_digest("depth 1", layer)

@@ -6,8 +6,8 @@ import torch
 
 from cwcl_sk import CWCLAligner, clear_teacher_cache
 from cwcl_sk.encoders import bundled_minilm_path, make_teacher
-from cwcl_sk.encoders.frozen import FrozenModule
-from cwcl_sk.encoders.text import load_sentence_transformer
+from cwcl_sk.encoders.teachers.frozen import FrozenModule
+from cwcl_sk.encoders.teachers.text import load_sentence_transformer
 
 
 def test_minilm_and_bert_aliases_are_the_bundled_minilm():

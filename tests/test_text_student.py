@@ -10,8 +10,8 @@ from test_images import TINY_VIT, shape_images
 
 from cwcl_sk import CWCLAligner
 from cwcl_sk.encoders.registry import make_student, student_inputs
-from cwcl_sk.encoders.text import bundled_minilm_path
-from cwcl_sk.encoders.text_student import TransformerTextStudent
+from cwcl_sk.encoders.students.text import TransformerTextStudent
+from cwcl_sk.encoders.teachers.text import bundled_minilm_path
 from cwcl_sk.inputs import ImageItem
 
 # loss="clip": a random tiny ViT rates all images alike, so CWCL targets would be uniform.

