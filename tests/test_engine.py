@@ -406,7 +406,7 @@ def test_learned_logit_scale_is_clamped_at_log_100(paired_features):
         learn_temperature=True, temperature=0.0101, learning_rate=0.5, max_epochs=3
     )
     aligner.fit(X, teacher_embeddings)
-    assert float(aligner._logit_scale.detach()) <= MAX_LOGIT_SCALE
+    assert float(aligner._logit_scale.log_scale.detach()) <= MAX_LOGIT_SCALE
     assert aligner.temperature_ >= 0.01 * (1 - 1e-6)
 
 
@@ -422,7 +422,9 @@ def test_learned_temperature_survives_save_and_load(paired_features, tmp_path):
     aligner.fit(X, teacher_embeddings).save(tmp_path)
     loaded = CWCLAligner.load(tmp_path)
     assert loaded.temperature_ == aligner.temperature_
-    assert float(loaded._logit_scale.detach()) == float(aligner._logit_scale.detach())
+    assert float(loaded._logit_scale.log_scale.detach()) == float(
+        aligner._logit_scale.log_scale.detach()
+    )
 
 
 def test_learned_temperature_resumes_from_a_checkpoint_exactly(paired_features, tmp_path):
