@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
@@ -201,8 +202,10 @@ default="capped-exp"
         ``target_effective_positives`` and ``target_relative_entropy`` of one batch an epoch.
     stop_reason_ : str
         Why the last training call ended: ``"max_epochs"``, ``"early_stopping"``,
-        ``"callback"`` or ``"interrupted"`` (KeyboardInterrupt, which keeps the last completed
-        epoch instead of propagating).
+        ``"callback"`` or ``"interrupted"``. After Ctrl-C (``KeyboardInterrupt``, which
+        ``fit`` and ``partial_fit`` re-raise, so that scripts and searches stop) the
+        estimator keeps the last completed epoch, and ``history_`` matches its weights;
+        interrupted before its first epoch, it is not fitted.
     candidates_ : ndarray
         The distinct teacher-side items seen in fit (texts, or rows for precomputed
         embeddings): what :meth:`predict` chooses from.
@@ -415,21 +418,29 @@ default="capped-exp"
         Returns
         -------
         self : CWCLAligner
+
+        Raises
+        ------
+        KeyboardInterrupt
+            Re-raised after Ctrl-C, so that scripts, notebooks and searches stop: see
+            ``stop_reason_``.
         """
         if self.warm_start and hasattr(self, "student_") and resume_from is None:
-            self._check_parameters()
-            self._set_training_data(X, y, validation_data)
-            return self._train(self.max_epochs, self._schedule(len(self.history_) + 1))
-        self._initialise(X, y, validation_data)
-        n_epochs = self.max_epochs
-        if resume_from is not None:
-            self.load_checkpoint(resume_from)
-            n_epochs = self.max_epochs - len(self.history_)
-            if n_epochs <= 0:
-                del self._training_data
-                return self
-        # A resumed run is part-way through the schedule that started at epoch 1.
-        return self._train(n_epochs, self._schedule(first_epoch=1))
+            with self._interruptible(fresh=False):
+                self._check_parameters()
+                self._set_training_data(X, y, validation_data)
+                return self._train(self.max_epochs, self._schedule(len(self.history_) + 1))
+        with self._interruptible(fresh=True):
+            self._initialise(X, y, validation_data)
+            n_epochs = self.max_epochs
+            if resume_from is not None:
+                self.load_checkpoint(resume_from)
+                n_epochs = self.max_epochs - len(self.history_)
+                if n_epochs <= 0:
+                    del self._training_data
+                    return self
+            # A resumed run is part-way through the schedule that started at epoch 1.
+            return self._train(n_epochs, self._schedule(first_epoch=1))
 
     def partial_fit(self, X, y):
         """Train for one more epoch on (X, y), starting from the current weights.
@@ -446,13 +457,51 @@ default="capped-exp"
         Returns
         -------
         self : CWCLAligner
+
+        Raises
+        ------
+        KeyboardInterrupt
+            Re-raised after Ctrl-C, as in :meth:`fit`.
         """
         if not hasattr(self, "student_"):
-            self._initialise(X, y, None, allow_split=False)
+            with self._interruptible(fresh=True):
+                self._initialise(X, y, None, allow_split=False)
+                return self._train(1, self._constant_rate)
+        with self._interruptible(fresh=False):
+            self._check_parameters()
+            self._set_training_data(X, y, None, allow_split=False)
             return self._train(1, self._constant_rate)
-        self._check_parameters()
-        self._set_training_data(X, y, None, allow_split=False)
-        return self._train(1, self._constant_rate)
+
+    @contextlib.contextmanager
+    def _interruptible(self, fresh: bool):
+        """Leave the estimator consistent when Ctrl-C interrupts a training call, and re-raise.
+
+        The loop has already restored the last completed epoch. A ``fresh`` call (one that
+        starts a new model) interrupted before its first epoch completed leaves the estimator
+        unfitted, not holding an untrained model that looks fitted.
+        """
+        history_before = self.__dict__.get("history_")
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.__dict__.pop("_training_data", None)
+            history = self.__dict__.get("history_")
+            if fresh and (history is history_before or not history):
+                self._forget_fit()
+            self.stop_reason_ = "interrupted"
+            raise
+
+    def _forget_fit(self) -> None:
+        """Drop everything learned (attributes ending in ``_``, and private training state)."""
+        for name in list(vars(self)):
+            learned = name.endswith("_") and not name.startswith("__")
+            if learned or name in ("_logit_scale", "_base_seed", "_training_data"):
+                delattr(self, name)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        # Not every attribute ending in "_" means fitted: an estimator interrupted before
+        # its first epoch has a stop_reason_ and nothing learned.
+        return hasattr(self, "student_")
 
     def _split(self, X, y, validation_data, allow_split: bool, random: np.random.RandomState):
         """Training pairs and validation pairs (or None) from the arguments of fit."""

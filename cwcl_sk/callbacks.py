@@ -7,6 +7,7 @@ A callback subclasses :class:`Callback` and overrides the hooks it needs. Callba
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from sklearn.base import BaseEstimator
@@ -109,7 +110,9 @@ class Checkpoint(Callback):
     Each checkpoint is a folder ``<directory>/epoch-NNNN`` written by the estimator's own
     ``save_checkpoint(folder)`` (:meth:`cwcl_sk.CWCLAligner.save_checkpoint`: safetensors
     weights, JSON settings and the optimiser state), as skorch's ``Checkpoint`` calls
-    ``net.save_params``. Resume with ``CWCLAligner(...).fit(X, y, resume_from=folder)``.
+    ``net.save_params``. A folder is written under a temporary name and renamed when
+    complete, so an interrupted write leaves no torn checkpoint. Resume with
+    ``CWCLAligner(...).fit(X, y, resume_from=folder)``.
 
     Parameters
     ----------
@@ -124,7 +127,27 @@ class Checkpoint(Callback):
     def on_epoch_end(self, estimator, record: dict) -> None:
         """Write a checkpoint after every ``every``-th epoch."""
         if record["epoch"] % self.every == 0:
-            estimator.save_checkpoint(Path(self.directory) / f"epoch-{record['epoch']:04d}")
+            _write_whole(
+                estimator.save_checkpoint, Path(self.directory) / f"epoch-{record['epoch']:04d}"
+            )
+
+
+def _write_whole(save, folder: Path) -> None:
+    """``save(folder)``, written beside it first and renamed into place when complete.
+
+    An interrupted or failed write (Ctrl-C, a full disk) leaves no torn checkpoint that a
+    resume would trust: only complete folders ever carry the final name.
+    """
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        save(partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if folder.exists():
+        shutil.rmtree(folder)  # an earlier run's checkpoint of the same epoch
+    partial.rename(folder)
 
 
 class EarlyStopping(Callback):

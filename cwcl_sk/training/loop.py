@@ -23,7 +23,7 @@ from .devices import check_precision
 from .progress import progress_bar
 from .seeding import cuda_devices, epoch_generators, forked_numpy_global
 from .state import TrainingState
-from .stepper import Stepper
+from .stepper import Stepper, diverged_error
 from .validation import ValidationSet, validate
 
 __all__ = ["run_epochs"]
@@ -109,6 +109,27 @@ def _end_of_epoch_callbacks(callbacks: list, estimator, record: dict) -> str | N
     return reason
 
 
+def _epoch_record(state: TrainingState, epoch: int, train_loss: float, temperature) -> dict:
+    """The history record of an epoch just trained, before validation and timing."""
+    # The rate of the epoch's last step: with a schedule, where training stands.
+    rate = state.optimizer.param_groups[0]["lr"]
+    record = {"epoch": epoch, "train_loss": train_loss, "learning_rate": float(rate)}
+    if temperature is not None:
+        record["temperature"] = float(temperature())
+    return record
+
+
+def _interrupted(state: TrainingState, when: str, completed: int) -> None:
+    """Mark an interrupted run, and say which epochs the model keeps."""
+    state.stop_reason = "interrupted"
+    warnings.warn(
+        f"Training interrupted {when}; the model keeps the weights of the {completed} "
+        "completed epoch(s).",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
 def run_epochs(
     state: TrainingState,
     *,
@@ -176,19 +197,22 @@ def run_epochs(
     Returns
     -------
     reason : str
-        Why training ended: ``"max_epochs"``, ``"early_stopping"``, ``"callback"`` or
-        ``"interrupted"``; also left in ``state.stop_reason``.
+        Why training ended: ``"max_epochs"``, ``"early_stopping"`` or ``"callback"``; also
+        left in ``state.stop_reason``.
 
     Raises
     ------
     FloatingPointError
-        When the loss becomes NaN or inf; the weights of the last completed epoch are restored
-        first, so nothing learned before is lost.
-
-    Notes
-    -----
-    ``KeyboardInterrupt`` stops training with a warning and restores the last completed
-    epoch; it is not re-raised, so the estimator stays fitted and usable.
+        When the loss or, after an epoch's last step, a weight becomes NaN or inf; the
+        weights of the last completed epoch are restored first, so nothing learned before is
+        lost.
+    KeyboardInterrupt
+        Re-raised after the state is made consistent, so that callers (search loops,
+        notebooks, scripts) stop too: interrupted during an epoch's steps or validation,
+        the weights of the last completed epoch are restored; interrupted in an epoch-end
+        callback (a checkpoint write, say), the epoch is complete and kept. Either way
+        ``state.history`` holds one record per epoch the weights have seen and
+        ``state.stop_reason`` is ``"interrupted"``.
     """
     check_precision(precision, device)
     if precision == "16-mixed" and state.scaler is None:
@@ -231,26 +255,22 @@ def run_epochs(
             started = time.perf_counter()
             try:
                 train_loss = _train_epoch(run, epoch, snapshot)
+                if not state.is_finite():
+                    # A NaN gradient under a finite loss: the next step's loss would say
+                    # so, but after an epoch's last step (a fit's last) nothing would.
+                    state.restore(snapshot)
+                    raise diverged_error("weights became NaN or infinite", epoch)
+                record = _epoch_record(state, epoch, train_loss, temperature)
+                if validation is not None:
+                    record.update(
+                        validate(
+                            state, validation, collate, batch_loss, batch_size, device, precision
+                        )
+                    )
             except KeyboardInterrupt:
                 state.restore(snapshot)
-                warnings.warn(
-                    f"Training interrupted during epoch {epoch}; the model keeps the weights "
-                    f"of the {epoch - 1} completed epoch(s).",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-                reason = "interrupted"
-                break
-
-            # The rate of the epoch's last step: with a schedule, where training stands.
-            rate = state.optimizer.param_groups[0]["lr"]
-            record = {"epoch": epoch, "train_loss": train_loss, "learning_rate": float(rate)}
-            if temperature is not None:
-                record["temperature"] = float(temperature())
-            if validation is not None:
-                record.update(
-                    validate(state, validation, collate, batch_loss, batch_size, device, precision)
-                )
+                _interrupted(state, f"during epoch {epoch}", epoch - 1)
+                raise
             record["seconds"] = time.perf_counter() - started
             state.history.append(record)
             if epochs_bar is not None:
@@ -258,7 +278,11 @@ def run_epochs(
                     {key: f"{value:.4f}" for key, value in record.items() if key != "epoch"}
                 )
                 epochs_bar.update()
-            stop = _end_of_epoch_callbacks(run.callbacks, estimator, record)
+            try:
+                stop = _end_of_epoch_callbacks(run.callbacks, estimator, record)
+            except KeyboardInterrupt:
+                _interrupted(state, f"at the end of epoch {epoch}", epoch)
+                raise
             if stop is not None:
                 reason = stop
                 break
