@@ -21,10 +21,8 @@ from .callbacks import Callback, Checkpoint, TargetStatistics
 from .diagnostics import warn_if_collapsed
 from .distributed import (
     broadcast_object,
-    init_from_environment,
     is_distributed,
     is_main_process,
-    local_device,
     main_process_first,
 )
 from .encoders.generic import EmbeddingModel, output_width
@@ -56,6 +54,7 @@ from .training import (
     make_optimizer,
     resolve_device,
     run_epochs,
+    training_device,
 )
 from .training.state import logit_scale_group
 
@@ -466,11 +465,11 @@ default="capped-exp"
         if not hasattr(self, "student_"):
             with self._interruptible(fresh=True):
                 self._initialise(X, y, None, allow_split=False)
-                return self._train(1, self._constant_rate)
+                return self._train(1, self._constant_rate())
         with self._interruptible(fresh=False):
             self._check_parameters()
             self._set_training_data(X, y, None, allow_split=False)
-            return self._train(1, self._constant_rate)
+            return self._train(1, self._constant_rate())
 
     @contextlib.contextmanager
     def _interruptible(self, fresh: bool):
@@ -517,7 +516,7 @@ default="capped-exp"
 
     def _initialise(self, X, y, validation_data, allow_split: bool = True) -> None:
         self._check_parameters()
-        self.device_ = self._training_device()
+        self.device_ = training_device(self.device, self.precision)
         # Every rank must split, initialise and shuffle alike: rank 0's generator decides.
         random = broadcast_object(check_random_state(self.random_state))
         X, y, validation = self._split(X, y, validation_data, allow_split, random)
@@ -620,14 +619,6 @@ default="capped-exp"
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _training_device(self) -> torch.device:
-        """The device of this process, after joining torchrun's process group if launched so."""
-        device = resolve_device(self.device)
-        init_from_environment(device)
-        device = local_device(device) if is_distributed() else device
-        check_precision(self.precision, device)
-        return device
-
     def _encode_pairs(self, teacher, y, argument: str):
         """``teacher.encode_unique(y)``; under torchrun with a ``cache_dir``, rank 0 first."""
         if self.cache_dir is None or not is_distributed():
@@ -673,9 +664,9 @@ default="capped-exp"
             n_epochs=self.max_epochs,
         )
 
-    def _constant_rate(self, epoch: int, step: int, steps_per_epoch: int) -> float:
-        """partial_fit's rate: ``learning_rate``, whatever the schedule."""
-        return float(self.learning_rate)
+    def _constant_rate(self) -> LearningRateSchedule:
+        """partial_fit's rates: ``learning_rate``, whatever the schedule, without warm-up."""
+        return LearningRateSchedule("constant", float(self.learning_rate), 0.0, 1, 1)
 
     def _train(self, n_epochs: int, learning_rate):
         data, teacher_embeddings, validation = self._training_data

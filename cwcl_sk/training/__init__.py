@@ -17,7 +17,14 @@ The loop knows no modality, no loss and no estimator.
 """
 
 from .batches import StepPlan, batch_indices, plan_steps
-from .devices import PRECISIONS, autocast, check_precision, inference_precision, resolve_device
+from .devices import (
+    PRECISIONS,
+    autocast,
+    check_precision,
+    inference_precision,
+    resolve_device,
+    training_device,
+)
 from .inference import embed_in_batches
 from .loop import run_epochs
 from .seeding import epoch_generators
@@ -42,4 +49,5 @@ __all__ = [
     "plan_steps",
     "resolve_device",
     "run_epochs",
+    "training_device",
 ]

@@ -6,6 +6,8 @@ import contextlib
 
 import torch
 
+from ..distributed import init_from_environment, is_distributed, local_device
+
 __all__ = [
     "PRECISIONS",
     "autocast",
@@ -13,6 +15,7 @@ __all__ = [
     "inference_precision",
     "resolve_device",
     "to_device",
+    "training_device",
 ]
 
 PRECISIONS = ("32", "bf16", "16-mixed")
@@ -65,6 +68,27 @@ def resolve_device(device) -> torch.device:
             raise ValueError(f"device={device!r} but Apple MPS is not available here.")
     elif resolved.type != "cpu":
         raise ValueError(f"device={device!r} is not supported; use 'auto', 'cpu', 'cuda' or 'mps'.")
+    return resolved
+
+
+def training_device(device, precision: str) -> torch.device:
+    """The device this process trains on, after joining torchrun's process group if launched so.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda", "cuda:N", "mps"} or torch.device
+        See :func:`resolve_device`; under torchrun each process takes GPU ``LOCAL_RANK``.
+    precision : {"32", "bf16", "16-mixed"}
+        Checked against the device (:func:`check_precision`).
+
+    Returns
+    -------
+    device : torch.device
+    """
+    resolved = resolve_device(device)
+    init_from_environment(resolved)
+    resolved = local_device(resolved) if is_distributed() else resolved
+    check_precision(precision, resolved)
     return resolved
 
 
