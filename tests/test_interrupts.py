@@ -22,6 +22,12 @@ def precomputed_aligner(**params):
     return CWCLAligner(teacher="precomputed", **{**FAST, **params})
 
 
+def interrupt(method, *args, **kwargs):
+    """Call a training method that Ctrl-C interrupts: it warns, then raises KeyboardInterrupt."""
+    with pytest.warns(RuntimeWarning, match="interrupted"), pytest.raises(KeyboardInterrupt):
+        method(*args, **kwargs)
+
+
 class InterruptAtBatch(Callback):
     """Raises KeyboardInterrupt after batch ``batch`` of epoch ``epoch`` (both from 1)."""
 
@@ -58,8 +64,7 @@ def test_interrupt_is_re_raised_and_keeps_the_completed_epochs(paired_features):
 def test_interrupt_in_the_first_epoch_leaves_the_estimator_unfitted(paired_features):
     X, teacher_embeddings = paired_features
     aligner = precomputed_aligner(callbacks=[InterruptAtBatch(epoch=1, batch=1)])
-    with pytest.warns(RuntimeWarning), pytest.raises(KeyboardInterrupt):
-        aligner.fit(X, teacher_embeddings)
+    interrupt(aligner.fit, X, teacher_embeddings)
     assert aligner.stop_reason_ == "interrupted"
     with pytest.raises(NotFittedError):
         check_is_fitted(aligner)
@@ -71,8 +76,7 @@ def test_refit_interrupted_in_its_first_epoch_drops_the_old_model(paired_feature
     X, teacher_embeddings = paired_features
     aligner = precomputed_aligner(max_epochs=2).fit(X, teacher_embeddings)
     aligner.set_params(callbacks=[InterruptAtBatch(epoch=1, batch=2)])
-    with pytest.warns(RuntimeWarning), pytest.raises(KeyboardInterrupt):
-        aligner.fit(X, teacher_embeddings)
+    interrupt(aligner.fit, X, teacher_embeddings)
     with pytest.raises(NotFittedError):
         check_is_fitted(aligner)
 
@@ -80,8 +84,7 @@ def test_refit_interrupted_in_its_first_epoch_drops_the_old_model(paired_feature
 def test_interrupted_first_partial_fit_leaves_the_estimator_unfitted(paired_features):
     X, teacher_embeddings = paired_features
     aligner = precomputed_aligner(callbacks=[InterruptAtBatch(epoch=1, batch=1)])
-    with pytest.warns(RuntimeWarning), pytest.raises(KeyboardInterrupt):
-        aligner.partial_fit(X, teacher_embeddings)
+    interrupt(aligner.partial_fit, X, teacher_embeddings)
     with pytest.raises(NotFittedError):
         check_is_fitted(aligner)
 
@@ -91,8 +94,7 @@ def test_interrupted_warm_start_keeps_the_earlier_fit(paired_features):
     aligner = precomputed_aligner(max_epochs=2, warm_start=True).fit(X, teacher_embeddings)
     before = aligner.transform(X)
     aligner.set_params(callbacks=[InterruptAtBatch(epoch=3, batch=1)])
-    with pytest.warns(RuntimeWarning), pytest.raises(KeyboardInterrupt):
-        aligner.fit(X, teacher_embeddings)
+    interrupt(aligner.fit, X, teacher_embeddings)
     check_is_fitted(aligner)
     assert aligner.stop_reason_ == "interrupted"
     assert len(aligner.history_) == 2
@@ -183,8 +185,7 @@ def test_interrupt_stops_a_grid_search_at_once(paired_features):
         {"temperature": [0.05, 0.1]},
         cv=3,
     )
-    with pytest.warns(RuntimeWarning), pytest.raises(KeyboardInterrupt):
-        search.fit(X, teacher_embeddings)
+    interrupt(search.fit, X, teacher_embeddings)
     assert CountingInterrupt.fits_started == 1
     assert not hasattr(search, "best_params_")
 
@@ -192,8 +193,7 @@ def test_interrupt_stops_a_grid_search_at_once(paired_features):
 def test_zero_shot_classifier_refits_an_aligner_interrupted_before_its_first_epoch(colour_data):
     X, labels, names = colour_data
     aligner = CWCLAligner(**FAST, callbacks=[InterruptAtBatch(epoch=1, batch=1)])
-    with pytest.warns(RuntimeWarning), pytest.raises(KeyboardInterrupt):
-        aligner.fit(X, [names[label] for label in labels])
+    interrupt(aligner.fit, X, [names[label] for label in labels])
     aligner.set_params(callbacks=None)
     classifier = ZeroShotClassifier(aligner, labels=names).fit(X, labels)
     assert classifier.aligner_ is not aligner  # unfitted, so a clone was trained
