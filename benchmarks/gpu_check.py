@@ -217,7 +217,8 @@ def speech_bf16_fit(aligner: CWCLAligner, clips, teacher, device: str) -> dict:
 def random_state_replay(aligner: CWCLAligner, clips, device: str) -> dict:
     """GradCache's replay on a real student: same masks when replayed, others when not."""
     from cwcl_sk.encoders.students.audio import speech_inputs
-    from cwcl_sk.training import _RandomState, _to_device
+    from cwcl_sk.training.devices import to_device as _to_device
+    from cwcl_sk.training.seeding import ReplayableRandomState as _RandomState
 
     inputs = speech_inputs()
     batch = _to_device(inputs.collate(inputs.prepare(clips), np.arange(len(clips))), device)

@@ -5,6 +5,7 @@ teacher (usually a text encoder), then solve any task whose classes can be writt
 zero-shot. scikit-learn estimators: :class:`CWCLAligner` and :class:`ZeroShotClassifier`.
 """
 
+from ._version import __version__
 from .aligner import CWCLAligner
 from .encoders import STUDENTS, TEACHERS, clear_teacher_cache
 from .kernels import (
@@ -20,8 +21,6 @@ from .kernels import (
 from .losses import ContrastiveLoss, CWCLLoss, contrastive_loss, cwcl_loss
 from .metrics import recall_at_k
 from .zero_shot import ZeroShotClassifier
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "STUDENTS",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -13,35 +15,48 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._nested_params import ENCODER_PREFIXES, NestedParamsMixin
+from ._pairs import as_candidates, merge_candidates, n_entries, split_pairs
 from ._validation import check_choice, check_int, check_real
-from .callbacks import Callback, Checkpoint
-from .diagnostics import kernel_diagnostics, looks_collapsed, target_statistics
+from .callbacks import Callback, Checkpoint, TargetStatistics
+from .diagnostics import warn_if_collapsed
 from .distributed import (
     broadcast_object,
-    init_from_environment,
     is_distributed,
     is_main_process,
-    local_device,
     main_process_first,
 )
 from .encoders.heads import EmbeddingModel, output_width
 from .encoders.registry import make_student, make_teacher, student_inputs
 from .inputs import check_same_length
-from .kernels import DEFAULT_KERNEL, resolve_kernel, target_matrix
-from .losses import contrastive_loss, cwcl_loss
+from .kernels import DEFAULT_KERNEL, resolve_kernel
 from .metrics import recall_at_k
+from .objective import BatchLoss
+from .persistence import (
+    encode_parameters,
+    load_student_weights,
+    placeholder_inputs,
+    read_checkpoint,
+    read_model,
+    register_estimator,
+    write_checkpoint,
+    write_model,
+)
 from .schedules import LR_SCHEDULES, LearningRateSchedule
 from .training import (
     MAX_LOGIT_SCALE,
     PRECISIONS,
+    LogitScale,
     TrainingState,
     ValidationSet,
     check_precision,
     embed_in_batches,
     inference_precision,
+    make_optimizer,
     resolve_device,
     run_epochs,
+    training_device,
 )
+from .training.state import logit_scale_group
 
 __all__ = ["CWCLAligner"]
 
@@ -49,6 +64,7 @@ _LOSSES = ("cwcl", "clip")
 _DIRECTIONS = ("both", "student_to_teacher", "teacher_to_student")
 
 
+@register_estimator
 class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
     """Align a trainable student encoder to a frozen teacher with CWCL or CLIP's loss.
 
@@ -185,8 +201,10 @@ default="capped-exp"
         ``target_effective_positives`` and ``target_relative_entropy`` of one batch an epoch.
     stop_reason_ : str
         Why the last training call ended: ``"max_epochs"``, ``"early_stopping"``,
-        ``"callback"`` or ``"interrupted"`` (KeyboardInterrupt, which keeps the last completed
-        epoch instead of propagating).
+        ``"callback"`` or ``"interrupted"``. After Ctrl-C (``KeyboardInterrupt``, which
+        ``fit`` and ``partial_fit`` re-raise, so that scripts and searches stop) the
+        estimator keeps the last completed epoch, and ``history_`` matches its weights;
+        interrupted before its first epoch, it is not fitted.
     candidates_ : ndarray
         The distinct teacher-side items seen in fit (texts, or rows for precomputed
         embeddings): what :meth:`predict` chooses from.
@@ -399,23 +417,29 @@ default="capped-exp"
         Returns
         -------
         self : CWCLAligner
+
+        Raises
+        ------
+        KeyboardInterrupt
+            Re-raised after Ctrl-C, so that scripts, notebooks and searches stop: see
+            ``stop_reason_``.
         """
         if self.warm_start and hasattr(self, "student_") and resume_from is None:
-            self._check_parameters()
-            self._set_training_data(X, y, validation_data)
-            return self._train(self.max_epochs, self._schedule(len(self.history_) + 1))
-        self._initialise(X, y, validation_data)
-        n_epochs = self.max_epochs
-        if resume_from is not None:
-            from .persistence import restore_checkpoint
-
-            restore_checkpoint(self, resume_from)
-            n_epochs = self.max_epochs - len(self.history_)
-            if n_epochs <= 0:
-                del self._training_data
-                return self
-        # A resumed run is part-way through the schedule that started at epoch 1.
-        return self._train(n_epochs, self._schedule(first_epoch=1))
+            with self._interruptible(fresh=False):
+                self._check_parameters()
+                self._set_training_data(X, y, validation_data)
+                return self._train(self.max_epochs, self._schedule(len(self.history_) + 1))
+        with self._interruptible(fresh=True):
+            self._initialise(X, y, validation_data)
+            n_epochs = self.max_epochs
+            if resume_from is not None:
+                self.load_checkpoint(resume_from)
+                n_epochs = self.max_epochs - len(self.history_)
+                if n_epochs <= 0:
+                    del self._training_data
+                    return self
+            # A resumed run is part-way through the schedule that started at epoch 1.
+            return self._train(n_epochs, self._schedule(first_epoch=1))
 
     def partial_fit(self, X, y):
         """Train for one more epoch on (X, y), starting from the current weights.
@@ -432,46 +456,67 @@ default="capped-exp"
         Returns
         -------
         self : CWCLAligner
+
+        Raises
+        ------
+        KeyboardInterrupt
+            Re-raised after Ctrl-C, as in :meth:`fit`.
         """
         if not hasattr(self, "student_"):
-            self._initialise(X, y, None, allow_split=False)
-            return self._train(1, self._constant_rate)
-        self._check_parameters()
-        self._set_training_data(X, y, None, allow_split=False)
-        return self._train(1, self._constant_rate)
+            with self._interruptible(fresh=True):
+                self._initialise(X, y, None, allow_split=False)
+                return self._train(1, self._constant_rate())
+        with self._interruptible(fresh=False):
+            self._check_parameters()
+            self._set_training_data(X, y, None, allow_split=False)
+            return self._train(1, self._constant_rate())
+
+    @contextlib.contextmanager
+    def _interruptible(self, fresh: bool):
+        """Leave the estimator consistent when Ctrl-C interrupts a training call, and re-raise.
+
+        The loop has already restored the last completed epoch. A ``fresh`` call (one that
+        starts a new model) interrupted before its first epoch completed leaves the estimator
+        unfitted, not holding an untrained model that looks fitted.
+        """
+        history_before = self.__dict__.get("history_")
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.__dict__.pop("_training_data", None)
+            history = self.__dict__.get("history_")
+            if fresh and (history is history_before or not history):
+                self._forget_fit()
+            self.stop_reason_ = "interrupted"
+            raise
+
+    def _forget_fit(self) -> None:
+        """Drop everything learned (attributes ending in ``_``, and private training state)."""
+        for name in list(vars(self)):
+            learned = name.endswith("_") and not name.startswith("__")
+            if learned or name in ("_logit_scale", "_base_seed", "_training_data"):
+                delattr(self, name)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        # Not every attribute ending in "_" means fitted: an estimator interrupted before
+        # its first epoch has a stop_reason_ and nothing learned.
+        return hasattr(self, "student_")
 
     def _split(self, X, y, validation_data, allow_split: bool, random: np.random.RandomState):
         """Training pairs and validation pairs (or None) from the arguments of fit."""
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None: "
-                "y holds the teacher-side half of each pair."
-            )
-        if validation_data is not None:
-            if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
-                raise ValueError(
-                    "validation_data must be a pair (X_valid, y_valid), got "
-                    f"{type(validation_data).__name__}."
-                )
-            return X, y, tuple(validation_data)
-        if not allow_split or self.validation_fraction == 0:
-            return X, y, None
-        n_samples = _length(X, "X")
-        check_same_length(n_samples, _length(y, "y"))
-        n_valid = round(self.validation_fraction * n_samples)
-        if n_valid < 1 or n_valid >= n_samples:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} of {n_samples} pairs leaves "
-                f"{n_valid} for validation and {n_samples - n_valid} for training; both need "
-                "at least one."
-            )
-        order = random.permutation(n_samples)
-        valid, train = np.sort(order[:n_valid]), np.sort(order[n_valid:])
-        return _take(X, train), _take(y, train), (_take(X, valid), _take(y, valid))
+        return split_pairs(
+            X,
+            y,
+            validation_data,
+            self.validation_fraction,
+            allow_split,
+            random,
+            type(self).__name__,
+        )
 
     def _initialise(self, X, y, validation_data, allow_split: bool = True) -> None:
         self._check_parameters()
-        self.device_ = self._training_device()
+        self.device_ = training_device(self.device, self.precision)
         # Every rank must split, initialise and shuffle alike: rank 0's generator decides.
         random = broadcast_object(check_random_state(self.random_state))
         X, y, validation = self._split(X, y, validation_data, allow_split, random)
@@ -480,7 +525,7 @@ default="capped-exp"
         inputs = self._student_inputs()
         data = inputs.prepare(X, "X")
         uniques, unique_embeddings, inverse = self._encode_pairs(teacher, y, "y")
-        check_same_length(_length(data, "X"), len(inverse))
+        check_same_length(n_entries(data, "X"), len(inverse))
         self._check_kernel_matrix(len(inverse))
 
         init_seed, self._base_seed = (int(seed) for seed in random.randint(2**31 - 1, size=2))
@@ -501,39 +546,16 @@ default="capped-exp"
         self.history_ = []
         if inputs.kind == "features":
             self.n_features_in_ = inputs.n_features(data)
-        self.candidates_ = _as_array(uniques)
+        self.candidates_ = as_candidates(uniques)
         self.candidate_embeddings_ = unique_embeddings
         teacher_embeddings = unique_embeddings[inverse]  # (n_samples, dim), one row per pair
-        self._check_targets(teacher_embeddings, random)
-        self._training_data = (data, teacher_embeddings, self._validation_set(validation))
-
-    def _check_targets(self, teacher_embeddings: np.ndarray, random) -> None:
-        """Measure the CWCL targets of a few batches and warn when they are near uniform.
-
-        A kernel that spreads each row's target over most of the batch leaves the loss at its
-        floor (about log N) and the student learns nothing; better to say so before training.
-        """
+        # Measured before training: a kernel whose targets are near uniform learns nothing.
         self.target_statistics_ = None
-        if self.loss != "cwcl" or _is_matrix(self.kernel) or len(teacher_embeddings) < 4:
-            return
-        self.target_statistics_ = kernel_diagnostics(
-            teacher_embeddings,
-            self.kernel,
-            batch_size=min(int(self.batch_size), len(teacher_embeddings)),
-            n_batches=4,
-            random_state=int(random.randint(2**31 - 1)),
-        )
-        if looks_collapsed(self.target_statistics_) and is_main_process():
-            statistics = self.target_statistics_
-            warnings.warn(
-                f"kernel={self.kernel!r} gives near-uniform CWCL targets on these teacher "
-                f"embeddings: each row treats {statistics['effective_positives']:.1f} of "
-                f"{statistics['batch_size']:.0f} distinct items as positives (entropy "
-                f"{statistics['relative_entropy']:.0%} of uniform), so the loss starts at its "
-                f"floor and the student may learn little. Try {_sharper_options(self.kernel)}.",
-                UserWarning,
-                stacklevel=3,
+        if self.loss == "cwcl":
+            self.target_statistics_ = warn_if_collapsed(
+                teacher_embeddings, self.kernel, self.batch_size, random, warn=is_main_process()
             )
+        self._training_data = (data, teacher_embeddings, self._validation_set(validation))
 
     def _set_training_data(self, X, y, validation_data, allow_split: bool = True) -> None:
         random = check_random_state(self._base_seed)
@@ -543,17 +565,11 @@ default="capped-exp"
         self._check_n_features(data, inputs)
         self.teacher_.cache_dir = self.cache_dir
         uniques, unique_embeddings, inverse = self._encode_pairs(self.teacher_, y, "y")
-        check_same_length(_length(data, "X"), len(inverse))
+        check_same_length(n_entries(data, "X"), len(inverse))
         self._check_kernel_matrix(len(inverse))
-        known = {_key(item) for item in self.candidates_}
-        new = [index for index, item in enumerate(uniques) if _key(item) not in known]
-        if new:
-            self.candidates_ = _as_array(
-                [*list(self.candidates_), *[uniques[index] for index in new]]
-            )
-            self.candidate_embeddings_ = np.concatenate(
-                [self.candidate_embeddings_, unique_embeddings[new]]
-            )
+        self.candidates_, self.candidate_embeddings_ = merge_candidates(
+            self.candidates_, self.candidate_embeddings_, uniques, unique_embeddings
+        )
         self._training_data = (data, unique_embeddings[inverse], self._validation_set(validation))
 
     def _validation_set(self, validation) -> ValidationSet | None:
@@ -564,7 +580,7 @@ default="capped-exp"
         data = inputs.prepare(X_valid, "X_valid")
         self._check_n_features(data, inputs, argument="X_valid")
         _, unique_embeddings, inverse = self._encode_pairs(self.teacher_, y_valid, "y_valid")
-        check_same_length(_length(data, "X_valid"), len(inverse), "X_valid", "y_valid")
+        check_same_length(n_entries(data, "X_valid"), len(inverse), "X_valid", "y_valid")
         return ValidationSet(
             data=data,
             teacher_embeddings=torch.from_numpy(unique_embeddings[inverse]).to(self.device_),
@@ -581,82 +597,27 @@ default="capped-exp"
                     f"samples, shape ({n_samples}, {n_samples}); got {shape}."
                 )
 
-    def _batch_loss(self, student_embeddings, teacher_embeddings, indices):
-        # Validation batches (indices None) cannot index a training-set kernel matrix: they
-        # are scored with the CL loss instead.
-        matrix_kernel = _is_matrix(self.kernel)
-        temperature = self._loss_temperature()
-        if self.loss == "clip" or (matrix_kernel and indices is None):
-            return contrastive_loss(
-                student_embeddings, teacher_embeddings, temperature, direction=self.direction
-            )
-        kernel = self.kernel
-        if matrix_kernel:
-            kernel = torch.as_tensor(np.asarray(kernel)[np.ix_(indices, indices)])
-        if indices is not None and getattr(self, "_epoch_target_statistics", False) is None:
-            # One training batch an epoch: targets depend on the teacher only, so a sample is
-            # representative and costs one extra kernel evaluation an epoch.
-            self._epoch_target_statistics = target_statistics(
-                target_matrix(teacher_embeddings.detach(), kernel)
-            )
-        return cwcl_loss(
-            student_embeddings,
-            teacher_embeddings,
-            temperature,
-            kernel=kernel,
-            direction=self.direction,
-        )
-
     # -- temperature -------------------------------------------------------------------------
 
     def _set_temperature(self, temperature: float) -> None:
-        """Set ``temperature_`` and, when it is learned, the logit scale log(1 / temperature)."""
+        """Set ``temperature_`` and, when it is learned, a fresh logit scale holding it."""
         self.temperature_ = float(temperature)
         self._logit_scale = None
         if self.learn_temperature:
-            # float64 log, then float32: exp(-scale) in float64 maps back to the same float32,
-            # so a temperature saved as JSON resumes the exact logit scale.
-            value = torch.tensor(-math.log(self.temperature_), dtype=torch.float32)
-            self._logit_scale = torch.nn.Parameter(value.to(self.device_))
-
-    def _restore_temperature(self, temperature: float) -> None:
-        """Set ``temperature_`` and the existing logit scale in place (the optimiser holds it)."""
-        self.temperature_ = float(temperature)
-        if getattr(self, "_logit_scale", None) is not None:
-            with torch.no_grad():
-                self._logit_scale.fill_(-math.log(self.temperature_))
+            self._logit_scale = LogitScale(self.temperature_).to(self.device_)
 
     def _sync_temperature(self) -> float:
         """Update ``temperature_`` from the learned logit scale; return it."""
         if getattr(self, "_logit_scale", None) is not None:
-            self.temperature_ = math.exp(-float(self._logit_scale.detach()))
-        return self.temperature_
-
-    def _loss_temperature(self):
-        """The learnable temperature tensor exp(-logit_scale), or the fixed float."""
-        if getattr(self, "_logit_scale", None) is not None:
-            return torch.exp(-self._logit_scale)
+            self.temperature_ = self._logit_scale.temperature
         return self.temperature_
 
     def _make_optimizer(self) -> torch.optim.AdamW:
-        """AdamW over the student and, in a group without weight decay, the logit scale."""
-        groups = [{"params": list(self.student_.parameters())}]
-        if self._logit_scale is not None:
-            # Weight decay would pull the temperature towards 1 (as CLIP, no decay on it).
-            groups.append({"params": [self._logit_scale], "weight_decay": 0.0})
-        return torch.optim.AdamW(
-            groups, lr=float(self.learning_rate), weight_decay=self.weight_decay
+        return make_optimizer(
+            self.student_, self._logit_scale, self.learning_rate, self.weight_decay
         )
 
     # -- plumbing ----------------------------------------------------------------------------
-
-    def _training_device(self) -> torch.device:
-        """The device of this process, after joining torchrun's process group if launched so."""
-        device = resolve_device(self.device)
-        init_from_environment(device)
-        device = local_device(device) if is_distributed() else device
-        check_precision(self.precision, device)
-        return device
 
     def _encode_pairs(self, teacher, y, argument: str):
         """``teacher.encode_unique(y)``; under torchrun with a ``cache_dir``, rank 0 first."""
@@ -666,7 +627,7 @@ default="capped-exp"
         with main_process_first():
             return teacher.encode_unique(y, argument)
 
-    def _callbacks(self) -> list:
+    def _callbacks(self, teacher_embeddings: torch.Tensor) -> list:
         callbacks = [
             item[1] if isinstance(item, tuple) else item for item in (self.callbacks or [])
         ]
@@ -680,7 +641,7 @@ default="capped-exp"
             callbacks.append(Checkpoint(self.checkpoint_dir, every=self.checkpoint_every))
         if self.loss == "cwcl":
             # First, so that user callbacks see the target statistics in the record.
-            callbacks.insert(0, _TargetStatisticsRecorder())
+            callbacks.insert(0, TargetStatistics(self.kernel, teacher_embeddings))
         return callbacks
 
     def _match_temperature_mode(self) -> None:
@@ -688,7 +649,7 @@ default="capped-exp"
         logit_scale = getattr(self, "_logit_scale", None)
         if self.learn_temperature and logit_scale is None:
             self._set_temperature(self.temperature_)
-            self.optimizer_.add_param_group({"params": [self._logit_scale], "weight_decay": 0.0})
+            self.optimizer_.add_param_group(logit_scale_group(self._logit_scale))
         elif not self.learn_temperature and logit_scale is not None:
             # Without gradient, AdamW leaves the old logit scale alone.
             self._logit_scale = None
@@ -703,9 +664,9 @@ default="capped-exp"
             n_epochs=self.max_epochs,
         )
 
-    def _constant_rate(self, epoch: int, step: int, steps_per_epoch: int) -> float:
-        """partial_fit's rate: ``learning_rate``, whatever the schedule."""
-        return float(self.learning_rate)
+    def _constant_rate(self) -> LearningRateSchedule:
+        """partial_fit's rates: ``learning_rate``, whatever the schedule, without warm-up."""
+        return LearningRateSchedule("constant", float(self.learning_rate), 0.0, 1, 1)
 
     def _train(self, n_epochs: int, learning_rate):
         data, teacher_embeddings, validation = self._training_data
@@ -725,20 +686,27 @@ default="capped-exp"
             self._base_seed,
             logit_scale=self._logit_scale,
         )
+        teacher_embeddings = torch.from_numpy(teacher_embeddings).to(self.device_)
+        batch_loss = BatchLoss(
+            self.loss,
+            self.kernel,
+            self.direction,
+            self.temperature_ if self._logit_scale is None else self._logit_scale,
+        )
         try:
             self.stop_reason_ = run_epochs(
                 state,
                 data=data,
                 collate=inputs.collate,
-                teacher_embeddings=torch.from_numpy(teacher_embeddings).to(self.device_),
-                batch_loss=self._batch_loss,
+                teacher_embeddings=teacher_embeddings,
+                batch_loss=batch_loss,
                 n_epochs=n_epochs,
                 batch_size=self.batch_size,
                 device=self.device_,
                 verbose=self.verbose,
                 validation=validation,
                 patience=self.patience if self.early_stopping else None,
-                callbacks=self._callbacks(),
+                callbacks=self._callbacks(teacher_embeddings),
                 estimator=self,
                 temperature=self._sync_temperature,
                 mini_batch_size=self.mini_batch_size,
@@ -769,18 +737,101 @@ default="capped-exp"
         -------
         directory : pathlib.Path
 
+        Raises
+        ------
+        TypeError
+            When the teacher or the student is a model object; pickle the estimator instead.
+
         See Also
         --------
         CWCLAligner.load
         """
-        from pathlib import Path
-
-        from .persistence import save_aligner
-
         if not is_main_process():
             # Under torchrun every rank holds the same model; one writer avoids torn files.
             return Path(directory)
-        return save_aligner(self, directory)
+        check_is_fitted(self, "student_")
+        for role in ("teacher", "student"):
+            if not isinstance(getattr(self, role), str):
+                raise TypeError(
+                    f"save() needs the {role} given by name (an alias or a path), got a "
+                    f"{type(getattr(self, role)).__name__} object; pickle the estimator instead."
+                )
+        # Callbacks are runtime hooks, not part of the model: loaded aligners have none.
+        parameters = self.get_params(deep=False)
+        parameters.pop("callbacks", None)
+        encoded, skipped = encode_parameters(parameters)
+        if skipped:
+            warnings.warn(
+                f"Parameters {skipped} cannot be written as JSON and are saved as their "
+                "defaults; they only matter for further training.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return write_model(
+            directory,
+            estimator=type(self).__name__,
+            parameters=encoded,
+            fitted={
+                "embedding_dim_": self.embedding_dim_,
+                "temperature_": self.temperature_,
+                "history_": self.history_,
+                "n_features_in_": getattr(self, "n_features_in_", None),
+                "input_kind": self._student_inputs().kind,
+                "base_seed": self._base_seed,
+            },
+            student=self.student_,
+            candidates=self.candidates_,
+            candidate_embeddings=self.candidate_embeddings_,
+        )
+
+    def save_checkpoint(self, directory):
+        """Save the aligner plus what resuming needs: the optimiser state and the epoch count.
+
+        The :class:`~cwcl_sk.callbacks.Checkpoint` callback (``checkpoint_dir``) calls it;
+        resume with ``fit(X, y, resume_from=directory)``.
+
+        Parameters
+        ----------
+        directory : str or path-like
+
+        Returns
+        -------
+        directory : pathlib.Path
+        """
+        directory = self.save(directory)
+        if is_main_process():
+            write_checkpoint(
+                directory, self.optimizer_.state_dict(), len(self.history_), self._base_seed
+            )
+        return directory
+
+    def load_checkpoint(self, directory):
+        """Load a checkpoint's weights, optimiser state, history and seed into this aligner.
+
+        ``fit(X, y, resume_from=directory)`` initialises the aligner on ``(X, y)`` and calls
+        it, as skorch's ``load_params``. Tensors are read with safetensors and
+        ``torch.load(weights_only=True)``: no code runs.
+
+        Parameters
+        ----------
+        directory : str or path-like
+            Written by :meth:`save_checkpoint` for an aligner of the same settings.
+
+        Returns
+        -------
+        self : CWCLAligner
+        """
+        check_is_fitted(self, "student_")
+        fitted, training, optimizer_state = read_checkpoint(directory, self.device_)
+        load_student_weights(self.student_, directory)
+        self.optimizer_.load_state_dict(optimizer_state)
+        self.history_[:] = fitted["history_"]
+        self._base_seed = int(training["base_seed"])
+        # A learned temperature resumes from where it was (a fixed one is the same value).
+        self.temperature_ = float(fitted["temperature_"])
+        if getattr(self, "_logit_scale", None) is not None:
+            self._logit_scale.set_temperature(self.temperature_)
+        return self
 
     @classmethod
     def load(cls, directory, device="cpu"):
@@ -790,29 +841,35 @@ default="capped-exp"
         ----------
         directory : str or path-like
         device : str, default="cpu"
+            Where to put the student.
 
         Returns
         -------
         aligner : CWCLAligner
+            Fitted: ``transform``, ``predict``, ``score`` and ``embed_teacher`` work, and
+            training can continue with ``partial_fit``.
         """
-        from .persistence import load_aligner
+        saved = read_model(directory)
+        aligner = cls(**{**saved.parameters, "device": device})
+        aligner._restore_fitted(saved.fitted, saved.candidate_embeddings, saved.directory)
+        return aligner
 
-        return load_aligner(directory, device=device)
-
-    def _restore_fitted(self, fitted: dict, candidate_embeddings, load_student) -> None:
-        """Rebuild the fitted state from saved values (used by :meth:`load`)."""
+    def _restore_fitted(self, fitted: dict, candidate_embeddings, directory) -> None:
+        """Rebuild the fitted state from saved records (used by :meth:`load`)."""
         self._check_parameters()
         self.device_ = resolve_device(self.device)
         self.teacher_ = make_teacher(self.teacher, self._options("teacher__"), self.device_)
         inputs = self._student_inputs()
-        placeholder = _placeholder_inputs(fitted, self.sampling_rate)
+        placeholder = placeholder_inputs(
+            fitted["input_kind"], fitted.get("n_features_in_"), self.sampling_rate
+        )
         data = inputs.prepare(placeholder, "X")
         encoder = make_student(
             self.student, data, fitted["embedding_dim_"], self._options("student__")
         )
         width = output_width(encoder, inputs.collate(data, np.arange(len(placeholder))))
         self.student_ = EmbeddingModel(encoder, width, fitted["embedding_dim_"])
-        load_student(self.student_)
+        load_student_weights(self.student_, directory)
         self.student_.to(self.device_).eval()
         self._set_temperature(float(fitted["temperature_"]))
         self.optimizer_ = self._make_optimizer()
@@ -823,7 +880,7 @@ default="capped-exp"
             self.n_features_in_ = int(fitted["n_features_in_"])
         candidates = fitted["candidates_"]
         self.candidates_ = (
-            candidate_embeddings.copy() if candidates is None else _as_array(candidates)
+            candidate_embeddings.copy() if candidates is None else as_candidates(candidates)
         )
         self.candidate_embeddings_ = candidate_embeddings
         if self.teacher == "precomputed":
@@ -904,7 +961,7 @@ default="capped-exp"
             items, candidate_embeddings = self.candidates_, self.candidate_embeddings_
         else:
             candidate_embeddings = self.teacher_.encode(candidates, "candidates")
-            items = _as_array(list(candidates))
+            items = as_candidates(list(candidates))
         return items[np.argmax(embeddings @ candidate_embeddings.T, axis=1)]
 
     def score(self, X, y):
@@ -942,85 +999,3 @@ default="capped-exp"
 
 def _is_matrix(kernel) -> bool:
     return isinstance(kernel, np.ndarray | torch.Tensor)
-
-
-def _as_array(items) -> np.ndarray:
-    """Candidates as an array: 1-D of objects for texts, 2-D for embedding rows."""
-    if isinstance(items, np.ndarray) and items.ndim == 2:
-        return items
-    if len(items) and isinstance(items[0], np.ndarray):
-        return np.stack(items)
-    array = np.empty(len(items), dtype=object)
-    array[:] = items
-    return array
-
-
-def _key(item):
-    return item.tobytes() if isinstance(item, np.ndarray) else item
-
-
-def _length(values, argument: str) -> int:
-    try:
-        return len(values)
-    except TypeError:
-        raise TypeError(
-            f"{argument} must be a sequence or an array with one entry per sample, got "
-            f"{type(values).__name__}."
-        ) from None
-
-
-def _take(values, indices: np.ndarray):
-    """Rows ``indices`` of an array, a data frame or a list, keeping its kind."""
-    if isinstance(values, np.ndarray | torch.Tensor):
-        return values[indices]
-    if hasattr(values, "iloc"):
-        return values.iloc[indices]
-    return [values[index] for index in indices]
-
-
-def _placeholder_inputs(fitted: dict, sampling_rate: int):
-    """Two dummy inputs of the student's modality, to rebuild its architecture on load."""
-    kind = fitted["input_kind"]
-    if kind == "features":
-        return np.zeros((2, fitted["n_features_in_"]), dtype=np.float32)
-    if kind == "audio":
-        return [np.zeros(sampling_rate, dtype=np.float32) for _ in range(2)]
-    if kind == "image":
-        # Large enough that every stage of the cnn student pools, as it does in training.
-        return np.zeros((2, 64, 64, 3), dtype=np.uint8)
-    if kind == "text":
-        return ["placeholder", "placeholder"]
-    raise ValueError(f"Cannot rebuild a student whose inputs are of kind {kind!r}.")
-
-
-class _TargetStatisticsRecorder(Callback):
-    """Adds the CWCL target statistics of one batch of the epoch to each history record."""
-
-    def on_train_begin(self, estimator, history) -> None:
-        estimator._epoch_target_statistics = None
-
-    def on_epoch_end(self, estimator, record) -> None:
-        statistics = estimator._epoch_target_statistics
-        if statistics is not None:
-            for key in ("diagonal_mass", "effective_positives", "relative_entropy"):
-                record[f"target_{key}"] = statistics[key]
-        estimator._epoch_target_statistics = None
-
-    def on_train_end(self, estimator, history) -> None:
-        estimator.__dict__.pop("_epoch_target_statistics", None)
-
-
-def _sharper_options(kernel) -> str:
-    """Sharper alternatives to a ``kernel`` whose targets collapsed, for the warning."""
-    if isinstance(kernel, str) and kernel == "exp":
-        return (
-            "a smaller kappa (kernel=ExpKernel(kappa=0.03)), MixtureKernel('exp', alpha=0.5), "
-            "or loss='clip'"
-        )
-    if isinstance(kernel, str) and kernel == DEFAULT_KERNEL:
-        # Its rows are already sharpened as far as the teacher's similarities allow: what is
-        # left are texts the teacher can barely tell apart.
-        return f"MixtureKernel({DEFAULT_KERNEL!r}, alpha=0.5) or loss='clip'"
-    return (
-        f"kernel={DEFAULT_KERNEL!r}, kernel='perplexity', MixtureKernel(alpha=0.5), or loss='clip'"
-    )

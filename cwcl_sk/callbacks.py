@@ -7,13 +7,35 @@ A callback subclasses :class:`Callback` and overrides the hooks it needs. Callba
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 from sklearn.base import BaseEstimator
 
-__all__ = ["Callback", "Checkpoint", "PrintLog", "StopTraining"]
+from .diagnostics import batch_target_statistics
+
+__all__ = [
+    "Callback",
+    "Checkpoint",
+    "EarlyStopping",
+    "PrintLog",
+    "StopTraining",
+    "TargetStatistics",
+]
 
 
 class StopTraining(Exception):
-    """Raise from a callback hook to end training after the current epoch, keeping it."""
+    """Raise from a callback hook to end training after the current epoch, keeping it.
+
+    Parameters
+    ----------
+    reason : str, default="callback"
+        What the estimator's ``stop_reason_`` says.
+    """
+
+    def __init__(self, reason: str = "callback"):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class Callback(BaseEstimator):
@@ -27,6 +49,10 @@ class Callback(BaseEstimator):
     Subclassing :class:`sklearn.base.BaseEstimator` gives ``get_params``/``set_params``, so a
     callback's own parameters are searchable and settable by nested name.
 
+    Under ``torchrun`` callbacks run on rank 0 only, unless ``runs_on_every_rank`` is True:
+    such callbacks (early stopping, which restores weights) run on every rank, after the
+    others, and must decide alike on every rank.
+
     Examples
     --------
     >>> from cwcl_sk.callbacks import Callback, StopTraining
@@ -38,8 +64,13 @@ class Callback(BaseEstimator):
     ...             raise StopTraining
     """
 
+    runs_on_every_rank = False
+
     def on_train_begin(self, estimator, history: list) -> None:
         """Called once before the first epoch of a ``fit`` or ``partial_fit`` call."""
+
+    def on_batch_begin(self, estimator, batch_index: int, indices) -> None:
+        """Called before every optimiser step with the positions of its training pairs."""
 
     def on_batch_end(self, estimator, batch_index: int, loss: float) -> None:
         """Called after every optimiser step with the batch's loss."""
@@ -76,9 +107,12 @@ class PrintLog(Callback):
 class Checkpoint(Callback):
     """Save a resumable checkpoint every ``every`` epochs.
 
-    Each checkpoint is a folder ``<directory>/epoch-NNNN`` written by
-    :func:`cwcl_sk.persistence.save_checkpoint`: safetensors weights, JSON settings and the
-    optimiser state. Resume with ``CWCLAligner(...).fit(X, y, resume_from=folder)``.
+    Each checkpoint is a folder ``<directory>/epoch-NNNN`` written by the estimator's own
+    ``save_checkpoint(folder)`` (:meth:`cwcl_sk.CWCLAligner.save_checkpoint`: safetensors
+    weights, JSON settings and the optimiser state), as skorch's ``Checkpoint`` calls
+    ``net.save_params``. A folder is written under a temporary name and renamed when
+    complete, so an interrupted write leaves no torn checkpoint. Resume with
+    ``CWCLAligner(...).fit(X, y, resume_from=folder)``.
 
     Parameters
     ----------
@@ -93,8 +127,105 @@ class Checkpoint(Callback):
     def on_epoch_end(self, estimator, record: dict) -> None:
         """Write a checkpoint after every ``every``-th epoch."""
         if record["epoch"] % self.every == 0:
-            from pathlib import Path
+            _write_whole(
+                estimator.save_checkpoint, Path(self.directory) / f"epoch-{record['epoch']:04d}"
+            )
 
-            from .persistence import save_checkpoint
 
-            save_checkpoint(estimator, Path(self.directory) / f"epoch-{record['epoch']:04d}")
+def _write_whole(save, folder: Path) -> None:
+    """``save(folder)``, written beside it first and renamed into place when complete.
+
+    An interrupted or failed write (Ctrl-C, a full disk) leaves no torn checkpoint that a
+    resume would trust: only complete folders ever carry the final name.
+    """
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        save(partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if folder.exists():
+        shutil.rmtree(folder)  # an earlier run's checkpoint of the same epoch
+    partial.rename(folder)
+
+
+class EarlyStopping(Callback):
+    """Stop when the validation loss has not improved for ``patience`` epochs.
+
+    The weights of the best epoch are restored when training ends (unless it failed with an
+    error). The training loop builds this callback from its ``patience`` argument and
+    hands it the training state to snapshot; it runs on every rank, so that all ranks
+    restore the same epoch.
+
+    Parameters
+    ----------
+    state : TrainingState
+        What is snapshot at the best epoch and restored at the end
+        (:class:`cwcl_sk.training.TrainingState`).
+    patience : int
+        Epochs without a lower ``valid_loss`` before training stops.
+    """
+
+    runs_on_every_rank = True
+
+    def __init__(self, state, patience: int):
+        self.state = state
+        self.patience = patience
+
+    def on_train_begin(self, estimator, history: list) -> None:
+        """Forget the best epoch of an earlier training call."""
+        self.best_loss_, self.best_epoch_, self.best_snapshot_ = float("inf"), 0, None
+
+    def on_epoch_end(self, estimator, record: dict) -> None:
+        """Snapshot a new best epoch, or stop after ``patience`` epochs without one."""
+        if record["valid_loss"] < self.best_loss_:
+            self.best_loss_, self.best_epoch_ = record["valid_loss"], record["epoch"]
+            self.best_snapshot_ = self.state.snapshot()
+        elif record["epoch"] - self.best_epoch_ >= self.patience:
+            raise StopTraining("early_stopping")
+
+    def on_train_end(self, estimator, history: list) -> None:
+        """Restore the best epoch's weights, unless training failed with an error."""
+        if self.best_snapshot_ is not None and self.state.stop_reason is not None:
+            self.state.restore(self.best_snapshot_)
+        self.best_snapshot_ = None  # a fitted estimator keeps no second copy of the model
+
+
+class TargetStatistics(Callback):
+    """Add the CWCL target statistics of the first batch of every epoch to its record.
+
+    The record gains ``target_diagonal_mass``, ``target_effective_positives`` and
+    ``target_relative_entropy`` (see :func:`cwcl_sk.diagnostics.target_statistics`). Targets
+    depend on the teacher only, so one batch an epoch is representative and costs one
+    extra kernel evaluation.
+
+    Parameters
+    ----------
+    kernel : str, WeightKernel, callable or array of shape (n_samples, n_samples)
+        The loss's kernel; a matrix is sliced to each batch.
+    teacher_embeddings : torch.Tensor of shape (n_samples, dim)
+        The teacher's embedding of every training pair.
+    """
+
+    def __init__(self, kernel, teacher_embeddings):
+        self.kernel = kernel
+        self.teacher_embeddings = teacher_embeddings
+
+    def on_train_begin(self, estimator, history: list) -> None:
+        """Start without statistics."""
+        self.statistics_ = None
+
+    def on_batch_begin(self, estimator, batch_index: int, indices) -> None:
+        """Measure the targets of the epoch's first batch."""
+        if self.statistics_ is None:
+            self.statistics_ = batch_target_statistics(
+                self.teacher_embeddings, indices, self.kernel
+            )
+
+    def on_epoch_end(self, estimator, record: dict) -> None:
+        """Write the epoch's statistics into its record."""
+        if self.statistics_ is not None:
+            for key in ("diagonal_mass", "effective_positives", "relative_entropy"):
+                record[f"target_{key}"] = self.statistics_[key]
+        self.statistics_ = None

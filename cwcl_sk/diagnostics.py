@@ -8,14 +8,22 @@ encoders. These statistics describe a target matrix in three numbers.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
 
 from .inputs import unique_float_rows
 from .kernels import DEFAULT_KERNEL, target_matrix
+from .objective import batch_targets, is_kernel_matrix
 
-__all__ = ["kernel_diagnostics", "looks_collapsed", "target_statistics"]
+__all__ = [
+    "batch_target_statistics",
+    "kernel_diagnostics",
+    "looks_collapsed",
+    "target_statistics",
+    "warn_if_collapsed",
+]
 
 
 def target_statistics(targets: torch.Tensor) -> dict:
@@ -107,4 +115,79 @@ def looks_collapsed(statistics: dict) -> bool:
     return (
         statistics["effective_positives"] > 0.75 * batch_size
         or statistics["relative_entropy"] > 0.95
+    )
+
+
+def batch_target_statistics(teacher_embeddings: torch.Tensor, indices, kernel) -> dict:
+    """:func:`target_statistics` of :func:`cwcl_sk.objective.batch_targets` (same arguments).
+
+    Used once an epoch by :class:`cwcl_sk.callbacks.TargetStatistics`.
+    """
+    return target_statistics(batch_targets(teacher_embeddings, indices, kernel))
+
+
+def warn_if_collapsed(
+    teacher_embeddings: np.ndarray,
+    kernel,
+    batch_size: int,
+    random: np.random.RandomState,
+    warn: bool = True,
+) -> dict | None:
+    """Measure the CWCL targets of a few batches and warn when they are near uniform.
+
+    A kernel that spreads each row's target over most of the batch leaves the loss at its
+    floor (about log N) and the student learns nothing; better to say so before training.
+
+    Parameters
+    ----------
+    teacher_embeddings : ndarray of shape (n_samples, dim)
+    kernel : str, WeightKernel or callable
+        A matrix of weights is not measured.
+    batch_size : int
+    random : numpy.random.RandomState
+        Draws the seed of the batches, only when they are measured.
+    warn : bool, default=True
+        False measures without warning (the processes of a distributed run but one).
+
+    Returns
+    -------
+    statistics : dict or None
+        :func:`kernel_diagnostics` over 4 batches; None for a kernel matrix or fewer than
+        4 pairs.
+    """
+    if is_kernel_matrix(kernel) or len(teacher_embeddings) < 4:
+        return None
+    statistics = kernel_diagnostics(
+        teacher_embeddings,
+        kernel,
+        batch_size=min(int(batch_size), len(teacher_embeddings)),
+        n_batches=4,
+        random_state=int(random.randint(2**31 - 1)),
+    )
+    if warn and looks_collapsed(statistics):
+        warnings.warn(
+            f"kernel={kernel!r} gives near-uniform CWCL targets on these teacher "
+            f"embeddings: each row treats {statistics['effective_positives']:.1f} of "
+            f"{statistics['batch_size']:.0f} distinct items as positives (entropy "
+            f"{statistics['relative_entropy']:.0%} of uniform), so the loss starts at its "
+            f"floor and the student may learn little. Try {_sharper_options(kernel)}.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return statistics
+
+
+def _sharper_options(kernel) -> str:
+    """Sharper alternatives to a ``kernel`` whose targets collapsed, for the warning."""
+    if isinstance(kernel, str) and kernel == "exp":
+        return (
+            "a smaller kappa (kernel=ExpKernel(kappa=0.03)), MixtureKernel('exp', alpha=0.5), "
+            "or loss='clip'"
+        )
+    if isinstance(kernel, str) and kernel == DEFAULT_KERNEL:
+        # Its rows are already sharpened as far as the teacher's similarities allow: what is
+        # left are texts the teacher can barely tell apart.
+        return f"MixtureKernel({DEFAULT_KERNEL!r}, alpha=0.5) or loss='clip'"
+    return (
+        f"kernel={DEFAULT_KERNEL!r}, kernel='perplexity', MixtureKernel(alpha=0.5), or loss='clip'"
     )

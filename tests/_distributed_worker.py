@@ -9,6 +9,7 @@ Writes, to the folder given as the only argument,
 """
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from _helpers import one_engine_step
 from cwcl_sk import CWCLAligner
 from cwcl_sk.distributed import get_rank, get_world_size, init_from_environment
 from cwcl_sk.losses import cwcl_loss
-from cwcl_sk.training import TrainingState
+from cwcl_sk.training import LogitScale, TrainingState
 
 
 def step_pairs():
@@ -40,16 +41,16 @@ def step_gradients(mini_batch_size):
     """Loss and gradients (student, then logit scale) of one step over all 51 pairs."""
     X, teacher = step_pairs()
     model = step_student()
-    logit_scale = torch.nn.Parameter(torch.tensor(2.0))
-    optimizer = torch.optim.SGD([*model.parameters(), logit_scale], lr=0.0)
+    logit_scale = LogitScale(math.exp(-2.0))
+    optimizer = torch.optim.SGD([*model.parameters(), *logit_scale.parameters()], lr=0.0)
     state = TrainingState(model, optimizer, logit_scale=logit_scale)
 
     def batch_loss(student_embeddings, teacher_embeddings, indices):
-        return cwcl_loss(student_embeddings, teacher_embeddings, torch.exp(-logit_scale))
+        return cwcl_loss(student_embeddings, teacher_embeddings, logit_scale())
 
     loss = one_engine_step(state, X, teacher, batch_loss, mini_batch_size)
     gradients = [parameter.grad.numpy().copy() for parameter in model.parameters()]
-    return loss, [*gradients, logit_scale.grad.numpy().copy()]
+    return loss, [*gradients, logit_scale.log_scale.grad.numpy().copy()]
 
 
 def fit_pairs():

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cwcl_sk.training import _collated_chunks, _step_chunks, _Stepper, plan_steps
+from cwcl_sk.training.batches import collated_chunks, plan_steps, step_chunks
+from cwcl_sk.training.stepper import Stepper
 
 
 class PoisonableLinear(torch.nn.Linear):
@@ -27,7 +28,7 @@ def one_engine_step(state, X, teacher, batch_loss, mini_batch_size):
     in ``.grad``. ``mini_batch_size`` None is a plain step; a number turns on GradCache.
     """
     grad_cache = mini_batch_size is not None
-    stepper = _Stepper(
+    stepper = Stepper(
         state,
         torch.from_numpy(teacher),
         batch_loss,
@@ -36,8 +37,8 @@ def one_engine_step(state, X, teacher, batch_loss, mini_batch_size):
         grad_cache=grad_cache,
     )
     plans = plan_steps([np.arange(len(X))], mini_batch_size)
-    chunks = _step_chunks(plans, grad_cache=grad_cache)
-    batches = _collated_chunks(
+    chunks = step_chunks(plans, grad_cache=grad_cache)
+    batches = collated_chunks(
         X, lambda data, rows: torch.from_numpy(data[rows]), chunks, 0, torch.device("cpu"), 0
     )
     state.model.train()

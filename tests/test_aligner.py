@@ -400,7 +400,7 @@ def test_keyboard_interrupt_keeps_completed_epochs(paired_features):
     batches_per_epoch = -(-len(X) // FAST["batch_size"])
     student = InterruptInThirdEpoch(X.shape[1], teacher_embeddings.shape[1])
     aligner = precomputed_aligner(student=student)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(KeyboardInterrupt):
         warnings.simplefilter("always")
         aligner.fit(X, teacher_embeddings)
     assert any("interrupted" in str(warning.message) for warning in caught)
