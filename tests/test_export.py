@@ -1,10 +1,12 @@
 """ONNX export: one graph from the student's input features to embeddings or class scores."""
 
 import doctest
+import json
 
 import numpy as np
 import pytest
 import torch
+from _helpers import load_benchmark
 from sklearn.exceptions import NotFittedError
 from test_images import shape_images
 from test_speech_students import TINY_WAV2VEC2, TINY_WHISPER, _clips
@@ -193,3 +195,19 @@ def test_docstring_examples_run():
     results = doctest.testmod(cwcl_sk.export)
     assert results.attempted > 0
     assert results.failed == 0
+
+
+def test_latency_benchmark_writes_its_json(tmp_path):
+    benchmark = load_benchmark("onnx_latency")
+    output = tmp_path / "onnx_latency.json"
+    result = benchmark.main(
+        ["--students", "mlp", "--repeats", "1", "--epochs", "1", "--output", str(output)]
+    )
+    written = json.loads(output.read_text())
+    assert written == json.loads(json.dumps(result))
+    assert [row["batch_size"] for row in written["rows"]] == [1, 32]
+    for row in written["rows"]:
+        assert row["onnx_model_ms_per_input"] > 0
+        assert row["torch_model_ms_per_input"] > 0
+        assert row["same_classes"]
+        assert row["max_abs_probability_difference"] < TOLERANCE
