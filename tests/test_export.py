@@ -8,7 +8,7 @@ import pytest
 import torch
 from _helpers import load_benchmark
 from sklearn.exceptions import NotFittedError
-from test_images import shape_images
+from test_images import TINY_VIT, shape_images
 from test_speech_students import TINY_WAV2VEC2, TINY_WHISPER, _clips
 
 import cwcl_sk.export
@@ -145,6 +145,43 @@ def test_fixed_length_graph_keeps_the_traced_length(tmp_path):
     features = _session(path).get_inputs()[0]
     assert isinstance(features.shape[0], str)
     assert features.shape[1:] == list(onnx_inputs(classifier, X[:2])["features"].shape[1:])
+
+
+TINY_TEXT_MODEL = {
+    "student__pretrained": False,
+    "student__num_hidden_layers": 1,
+    "student__hidden_size": 32,
+    "student__num_attention_heads": 2,
+    "student__intermediate_size": 48,
+}
+
+
+@pytest.mark.slow
+def test_tiny_vit_and_text_students_export_too(tmp_path):
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    torch.manual_seed(0)
+    ViTModel(ViTConfig(**TINY_VIT)).save_pretrained(tmp_path / "vit")
+    ViTImageProcessor(size={"height": 8, "width": 8}).save_pretrained(tmp_path / "vit")
+    images, shapes = shape_images(12)
+    captions = ["a red car", "a small dog", "blue sky at noon"] * 4
+    cases = [
+        (
+            "vit",
+            images,
+            shapes,
+            shape_images(4, seed=1)[0],
+            {"student__name_or_path": tmp_path / "vit"},
+        ),
+        ("bert", captions, ["car", "dog", "sky"] * 4, ["one red car", "a dog"], TINY_TEXT_MODEL),
+    ]
+    for student, X, words, held_out, options in cases:
+        classifier = _classifier(student, X, words, **options)
+        path = export_onnx(classifier, tmp_path / f"{student}.onnx", X[:3])
+        _, probabilities = _session(path).run(None, onnx_inputs(classifier, held_out))
+        np.testing.assert_allclose(
+            probabilities, classifier.predict_proba(held_out), atol=TOLERANCE, err_msg=student
+        )
 
 
 def test_whisper_student_is_refused_with_the_reason(tmp_path):
