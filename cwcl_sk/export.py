@@ -14,6 +14,7 @@ statistics, the network and the projection are inside it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import warnings
 from pathlib import Path
@@ -157,14 +158,16 @@ def export_onnx(estimator, path, X, *, dynamic_length: bool = True, opset_versio
     if student_name in _NOT_EXPORTABLE:
         raise ValueError(
             f"Cannot export student={student_name!r} to ONNX: {_NOT_EXPORTABLE[student_name]}. "
-            "Exportable students: 'mlp', 'mel-cnn', 'cnn', and modules that the exporter "
-            "can trace."
+            "Exportable students: 'mlp', 'mel-cnn', 'cnn', 'vit', 'bert' and 'text', and "
+            "modules that the exporter can trace."
         )
     if not isinstance(dynamic_length, bool | np.bool_):
         raise TypeError(f"dynamic_length must be True or False, got {dynamic_length!r}.")
     example = onnx_inputs(estimator, X)
     names = list(example)
-    graph = _ScoringGraph(aligner.student_, names, _head(estimator)).cpu().eval()
+    # A copy on the CPU: the fitted student stays on its device, in its mode.
+    student = copy.deepcopy(aligner.student_).cpu().eval()
+    graph = _ScoringGraph(student, names, _head(estimator))
     args = tuple(_tracing_batch(torch.from_numpy(example[name])) for name in names)
     path = Path(path)
     try:

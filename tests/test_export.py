@@ -115,6 +115,19 @@ def test_exported_aligner_gives_the_embeddings_of_transform(precomputed_aligner,
     np.testing.assert_allclose(embeddings, aligner.transform(held_out), atol=TOLERANCE)
 
 
+def test_export_leaves_the_fitted_student_alone(paired_features, tmp_path):
+    X, teacher_embeddings = paired_features
+    aligner = CWCLAligner(teacher="precomputed", max_epochs=1, random_state=0)
+    aligner.fit(X, teacher_embeddings)
+    student = aligner.student_.train()
+    weights = {name: value.clone() for name, value in student.state_dict().items()}
+    export_onnx(aligner, tmp_path / "aligner.onnx", X[:2])
+    assert aligner.student_ is student
+    assert student.training
+    for name, value in student.state_dict().items():
+        torch.testing.assert_close(value, weights[name], rtol=0, atol=0)
+
+
 def test_onnx_inputs_are_the_features_the_student_reads(precomputed_aligner):
     aligner, held_out = precomputed_aligner
     inputs = onnx_inputs(aligner, held_out)
