@@ -11,9 +11,9 @@ from __future__ import annotations
 from sklearn.base import ClassNamePrefixFeaturesOutMixin
 from torch import nn
 
+from .encoders import STUDENTS
 from .encoders.audio import speech_inputs
 from .encoders.image import cnn_inputs, vit_inputs
-from .encoders.registry import STUDENTS
 from .encoders.text_student import text_inputs
 
 __all__ = ["EmbeddingOutputMixin", "input_kind"]

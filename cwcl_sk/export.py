@@ -24,9 +24,9 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from .encoders import EmbeddingModel
 from .encoders._transformers import masked_mean
 from .encoders.audio import MelCNN
-from .encoders.generic import EmbeddingModel
 
 __all__ = ["export_onnx", "onnx_inputs"]
 
