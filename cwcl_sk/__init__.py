@@ -8,6 +8,7 @@ zero-shot. scikit-learn estimators: :class:`CWCLAligner` and :class:`ZeroShotCla
 from ._version import __version__
 from .aligner import CWCLAligner
 from .encoders import STUDENTS, TEACHERS, clear_teacher_cache
+from .export import export_onnx, onnx_inputs
 from .kernels import (
     CappedExpKernel,
     ExpKernel,
@@ -40,6 +41,8 @@ __all__ = [
     "clear_teacher_cache",
     "contrastive_loss",
     "cwcl_loss",
+    "export_onnx",
     "label_weights",
+    "onnx_inputs",
     "recall_at_k",
 ]

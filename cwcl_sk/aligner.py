@@ -14,7 +14,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._display import ReadableReprMixin
 from ._nested_params import ENCODER_PREFIXES, NestedParamsMixin
+from ._output import EmbeddingOutputMixin
 from ._pairs import as_candidates, merge_candidates, n_entries, split_pairs
 from ._validation import check_choice, check_int, check_real
 from .callbacks import Callback, Checkpoint, TargetStatistics
@@ -65,7 +67,9 @@ _DIRECTIONS = ("both", "student_to_teacher", "teacher_to_student")
 
 
 @register_estimator
-class CWCLAligner(NestedParamsMixin, TransformerMixin, BaseEstimator):
+class CWCLAligner(
+    NestedParamsMixin, ReadableReprMixin, EmbeddingOutputMixin, TransformerMixin, BaseEstimator
+):
     """Align a trainable student encoder to a frozen teacher with CWCL or CLIP's loss.
 
     ``fit(X, y)`` takes pairs: ``X`` for the student (feature rows, and later audio or images)
@@ -987,14 +991,7 @@ default="capped-exp"
         return recall_at_k(embeddings, candidate_embeddings, inverse, k=1)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        # Embeddings are float32 whatever the input precision (the student computes in it).
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        tags.input_tags.two_d_array = isinstance(self.student, torch.nn.Module) or (
-            self.student == "mlp"
-        )
-        return tags
+        return self._output_tags(super().__sklearn_tags__())
 
 
 def _is_matrix(kernel) -> bool:

@@ -10,10 +10,12 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from ._display import ReadableReprMixin
+
 __all__ = ["ZeroShotClassifier"]
 
 
-class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
+class ZeroShotClassifier(ReadableReprMixin, ClassifierMixin, BaseEstimator):
     """Zero-shot classification through an aligner's shared embedding space.
 
     Each class is written as text (``labels``), placed in one or more ``templates`` such as
