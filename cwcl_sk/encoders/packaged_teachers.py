@@ -20,7 +20,7 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .model_cache import cached_folder, concatenate_files, distribution_file
+from .model_cache import cached_folder, concatenate_files, distribution_parts
 from .text import load_sentence_transformer
 
 __all__ = ["MPNET_HUB_ID", "all_mpnet_base_v2_path", "load_mpnet", "mpnet_loader"]
@@ -71,8 +71,8 @@ def all_mpnet_base_v2_path(cache_dir=None) -> Path:
     Parameters
     ----------
     cache_dir : path-like, optional
-        Cache root; the model goes to ``cache_dir / "all-mpnet-base-v2"``. Defaults to the
-        environment variable ``CWCL_SK_CACHE`` when set, else ``~/.cache/cwcl_sk``.
+        Cache root (see :func:`~cwcl_sk.encoders.model_cache.cache_root`); the model goes to
+        its ``all-mpnet-base-v2``.
 
     Returns
     -------
@@ -95,17 +95,13 @@ def all_mpnet_base_v2_path(cache_dir=None) -> Path:
     >>> model.encode(["turn on the lights"]).shape  # doctest: +SKIP
     (1, 768)
     """
-    parts, versions = [], []
-    for index, distribution in enumerate(_MPNET_PACKAGES, start=1):
-        part, version = distribution_file(
-            distribution, f"input/{_MPNET_FOLDER}.zip.{index:03d}", _MPNET_INSTALL_HINT
-        )
-        parts.append(part)
-        versions.append(version)
+    parts, versions = distribution_parts(
+        _MPNET_PACKAGES, f"input/{_MPNET_FOLDER}.zip.{{index:03d}}", _MPNET_INSTALL_HINT
+    )
     stamp = {
         "unpacker_version": _UNPACKER_VERSION,
         "source": "+".join(_MPNET_PACKAGES),
-        "source_version": "+".join(versions),
+        "source_version": versions,
         "archive_bytes": sum(part.stat().st_size for part in parts),
     }
     return cached_folder(_MPNET_FOLDER, stamp, lambda staging: _unpack(parts, staging), cache_dir)

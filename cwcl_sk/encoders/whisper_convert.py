@@ -38,7 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .model_cache import cached_folder, concatenate_files, distribution_file
+from .model_cache import (
+    cached_folder,
+    concatenate_files,
+    distribution_file,
+    distribution_parts,
+)
 
 __all__ = ["convert_ctranslate2_whisper", "whisper_base_path", "whisper_tiny_en_path"]
 
@@ -626,18 +631,14 @@ _BASE_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
 
 def _whisper_base_files() -> tuple[list[Path], list[Path], str]:
     """The model.bin parts in order, the side files, and the packages' versions."""
-    parts, versions = [], []
-    for index, distribution in enumerate(_BASE_PACKAGES, start=1):
-        part, version = distribution_file(
-            distribution, f"data/model.bin.part{index}", _BASE_INSTALL_HINT
-        )
-        parts.append(part)
-        versions.append(version)
+    parts, versions = distribution_parts(
+        _BASE_PACKAGES, "data/model.bin.part{index}", _BASE_INSTALL_HINT
+    )
     side_files = [
         distribution_file(_BASE_PACKAGES[-1], f"data/{name}", _BASE_INSTALL_HINT)[0]
         for name in _BASE_SIDE_FILES
     ]
-    return parts, side_files, "+".join(versions)
+    return parts, side_files, versions
 
 
 def _convert_split_checkpoint(parts, side_files, output_dir: Path) -> None:
@@ -667,15 +668,12 @@ def whisper_base_path(cache_dir=None) -> Path:
     Parameters
     ----------
     cache_dir : path-like, optional
-        Cache root; the model goes to ``cache_dir / "whisper-base"``. Defaults to the
-        environment variable ``CWCL_SK_CACHE`` when set, else ``~/.cache/cwcl_sk``.
+        Cache root (see :func:`whisper_tiny_en_path`); the model goes to its ``whisper-base``.
 
     Returns
     -------
     path : pathlib.Path
-        A folder for ``WhisperModel.from_pretrained`` /
-        ``WhisperForConditionalGeneration.from_pretrained`` (with the feature extractor and the
-        tokenizer), or for ``student__name_or_path`` of the ``"whisper"`` student.
+        The converted folder, laid out as :func:`whisper_tiny_en_path`'s.
 
     Raises
     ------
@@ -689,10 +687,9 @@ def whisper_base_path(cache_dir=None) -> Path:
 
     Examples
     --------
-    >>> from cwcl_sk import CWCLAligner  # doctest: +SKIP
-    >>> aligner = CWCLAligner(
-    ...     student="whisper", student__name_or_path=whisper_base_path()
-    ... )  # doctest: +SKIP
+    >>> from transformers import WhisperModel  # doctest: +SKIP
+    >>> WhisperModel.from_pretrained(whisper_base_path()).config.d_model  # doctest: +SKIP
+    512
     """
     parts, side_files, versions = _whisper_base_files()
     model_bin_bytes = sum(part.stat().st_size for part in parts)
