@@ -56,7 +56,8 @@ alias              resolves to
                    (``student__encoder_layers``, ``student__d_model``, ...), and
                    ``student__cache_frozen`` (True: the frozen front end and bottom layers
                    run once per clip and fit, not once per epoch). Pretrained tiny.en works
-                   offline: ``student__name_or_path=whisper_tiny_en_path()``.
+                   offline: ``student__name_or_path=whisper_tiny_en_path()``; so does the
+                   larger multilingual base: ``whisper_base_path()``.
 ``"cnn"``          :class:`~cwcl_sk.encoders.image.ImageCNN` on images (arrays, PIL images
                    or files): three stages of 3x3 convolutions, fast on a CPU for small
                    images; options ``student__color_mode`` ("RGB"; "L" for grayscale),
