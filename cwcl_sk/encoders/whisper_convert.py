@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 import tempfile
 from pathlib import Path
@@ -647,8 +648,8 @@ def _convert_split_checkpoint(parts, side_files, output_dir: Path) -> None:
     with tempfile.TemporaryDirectory(prefix=".source-", dir=output_dir.parent) as scratch:
         source = Path(scratch)
         concatenate_files(parts, source / "model.bin")
-        for side_file in side_files:
-            os.symlink(side_file, source / side_file.name)
+        for side_file in side_files:  # a few MB: copied, as links need privileges on Windows
+            shutil.copyfile(side_file, source / side_file.name)
         convert_ctranslate2_whisper(source, output_dir)
 
 
