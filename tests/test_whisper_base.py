@@ -14,8 +14,8 @@ import pytest
 import torch
 from _cache_checks import assert_built_once_then_reused, hide_distribution
 
-from cwcl_sk.encoders.model_cache import concatenate_files
 from cwcl_sk.encoders.convert.whisper import _whisper_base_files, whisper_base_path
+from cwcl_sk.encoders.model_cache import concatenate_files
 
 # Clips Whisper base transcribes as their digit, and one ("zero", 0.3 s) it does not: the
 # comparison with CTranslate2 must hold whatever the transcript.
