@@ -109,8 +109,8 @@ from .teachers.frozen import (
     PrecomputedTeacher,
     SentenceTransformerTeacher,
 )
-from .teachers.packaged import MPNET_HUB_ID, mpnet_loader
 from .teachers.image import ImageTeacher, is_vision_model
+from .teachers.packaged import MPNET_HUB_ID, mpnet_loader
 from .teachers.text import sentence_transformer_loader
 
 __all__ = [
