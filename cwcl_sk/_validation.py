@@ -77,7 +77,7 @@ class Interval:
     >>> from cwcl_sk._validation import Interval
     >>> rate = Interval(Real, 0, 10, closed="right")
     >>> rate.is_satisfied_by(1e-3), rate.is_satisfied_by(1e39), str(rate)
-    (True, False, 'a finite real number in the range (0, 10]')
+    (True, False, 'a finite real number > 0 and <= 10')
     """
 
     def __init__(self, kind, left, right, *, closed: str):
@@ -116,8 +116,8 @@ class Interval:
         if self.left is None:
             return noun
         return (
-            f"{noun} in the range {'[' if left_closed else '('}{self.left}, "
-            f"{self.right}{']' if right_closed else ')'}"
+            f"{noun} {'>=' if left_closed else '>'} {self.left} and "
+            f"{'<=' if right_closed else '<'} {self.right}"
         )
 
 

@@ -255,21 +255,21 @@ default="capped-exp"
         "student": ["no_validation"],
         "loss": [StrOptions(_LOSSES)],
         "direction": [StrOptions(_DIRECTIONS)],
-        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "temperature": [Interval(Real, 0.0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         # AdamW's useful rates lie far below 1; above 10 the first step throws the weights
         # out of any trained range, so a larger value is a typo (1e39 for 1e-3).
-        "learning_rate": [Interval(Real, 0, 10, closed="right")],
+        "learning_rate": [Interval(Real, 0.0, 10, closed="right")],
         "lr_schedule": [StrOptions(LR_SCHEDULES)],
-        "warmup_fraction": [Interval(Real, 0, 0.99, closed="both")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "warmup_fraction": [Interval(Real, 0.0, 0.99, closed="both")],
+        "weight_decay": [Interval(Real, 0.0, None, closed="left")],
         "verbose": [Interval(Integral, 0, None, closed="left")],
         # Recorded audio lies between 1 kHz and 384 kHz (the highest rate of audio
         # interfaces); a rate outside it is a mistake, and 10**9 Hz would resample every
         # clip into gigabytes.
         "sampling_rate": [Interval(Integral, 1000, 384_000, closed="both")],
-        "validation_fraction": [Interval(Real, 0, 0.99, closed="both")],
+        "validation_fraction": [Interval(Real, 0.0, 0.99, closed="both")],
         "early_stopping": ["boolean"],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "callbacks": ["no_validation"],  # the loop checks each item and says which is wrong

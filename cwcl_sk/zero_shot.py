@@ -85,8 +85,8 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
     _parameter_constraints: ClassVar[dict] = {
         "aligner": [None, HasMethods(["fit", "transform", "embed_teacher"])],
         "labels": [None, Mapping, InstanceOf(Callable, "a callable")],
-        "templates": [str, list, tuple],
-        "temperature": [None, Interval(Real, 0, None, closed="neither")],
+        "templates": [InstanceOf((str, list, tuple), "a string or a list of strings")],
+        "temperature": [None, Interval(Real, 0.0, None, closed="neither")],
     }
 
     def __init__(self, aligner=None, labels=None, templates="{}", temperature=None):
@@ -168,7 +168,9 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
             aligner = CWCLAligner()
         if _is_fitted(aligner):
             # Nothing is trained, but X and y that do not pair up are a mistake all the same.
-            check_same_length(count_samples(X, "X"), len(y))
+            # X may be None here: only the classes are learned (the command line does this).
+            if X is not None:
+                check_same_length(count_samples(X, "X"), len(y))
             self.aligner_ = aligner
         else:
             text_of = dict(zip(classes.tolist(), texts, strict=True))
