@@ -8,7 +8,7 @@ from transformers import AutoTokenizer
 
 from cwcl_sk import CWCLAligner, clear_teacher_cache
 from cwcl_sk._cache_entries import FORMAT_VERSION, read_entry, write_entry
-from cwcl_sk.encoders.text import bundled_minilm_path
+from cwcl_sk.encoders import bundled_minilm_path
 from cwcl_sk.inputs import check_texts, count_truncated_texts, warn_truncated_texts
 
 FAST = {"max_epochs": 1, "batch_size": 8, "device": "cpu", "random_state": 0}
