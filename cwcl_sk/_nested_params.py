@@ -8,6 +8,8 @@ parameters as ``callbacks__<name>__<param>``. Both are visible to ``get_params``
 
 from __future__ import annotations
 
+import inspect
+
 __all__ = ["ENCODER_PREFIXES", "NestedParamsMixin"]
 
 ENCODER_PREFIXES = ("student__", "teacher__")
@@ -15,6 +17,17 @@ ENCODER_PREFIXES = ("student__", "teacher__")
 
 class NestedParamsMixin:
     """``get_params``/``set_params`` that also handle encoder options and named callbacks."""
+
+    # Keyword options with these prefixes are parameters too (see validate_parameters).
+    _parameter_prefixes = ENCODER_PREFIXES
+
+    @classmethod
+    def _keyword_options_name(cls) -> str | None:
+        """The name of ``__init__``'s ``**options`` catch-all, if it has one."""
+        for parameter in inspect.signature(cls.__init__).parameters.values():
+            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                return parameter.name
+        return None
 
     def _encoder_option_names(self) -> list[str]:
         return sorted(name for name in vars(self) if name.startswith(ENCODER_PREFIXES))
@@ -71,8 +84,13 @@ class NestedParamsMixin:
         -------
         self : estimator
         """
+        catch_all = self._keyword_options_name()
         for name in [name for name in params if name.startswith(ENCODER_PREFIXES)]:
             setattr(self, name, params.pop(name))
+        if catch_all in params:
+            # ``__init__(encoder_options=v)`` stores v under that name, as it stores any
+            # keyword; set_params does the same, and fit rejects it with the valid names.
+            setattr(self, catch_all, params.pop(catch_all))
         callback_params = {
             name: params.pop(name) for name in list(params) if name.startswith("callbacks__")
         }

@@ -6,7 +6,9 @@ import contextlib
 import math
 import os
 import warnings
+from numbers import Integral, Real
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -15,10 +17,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._display import ReadableReprMixin
-from ._nested_params import ENCODER_PREFIXES, NestedParamsMixin
+from ._nested_params import NestedParamsMixin
 from ._output import EmbeddingOutputMixin
 from ._pairs import as_candidates, merge_candidates, n_entries, split_pairs
-from ._validation import check_choice, check_int, check_real
+from ._validation import (
+    CheckedBy,
+    InstanceOf,
+    Interval,
+    Requires,
+    StrOptions,
+    validate_parameters,
+)
 from .callbacks import Callback, Checkpoint, TargetStatistics
 from .diagnostics import warn_if_collapsed
 from .distributed import (
@@ -172,8 +181,9 @@ default="capped-exp"
         process, which is fastest for in-memory features.
     cache_dir : str or path-like, optional
         A folder where the teacher's embeddings are kept across processes and runs, keyed by
-        teacher and input (one ``.npy`` per text; safe for concurrent writers). Within a
-        process they are always cached in memory (see :func:`clear_teacher_cache`).
+        teacher and input (one ``.npz`` per text, checked on read; safe for concurrent
+        writers). Within a process they are always cached in memory (see
+        :func:`clear_teacher_cache`).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and dropout, and, for the duration of each
         epoch, NumPy's global generator (from which transformers draws wav2vec2 and HuBERT's
@@ -262,6 +272,53 @@ default="capped-exp"
     (40, 8)
     """
 
+    # What each parameter accepts, checked at the start of fit (see cwcl_sk._validation).
+    _parameter_constraints: ClassVar[dict] = {
+        "teacher": ["no_validation"],  # resolved by the registry, which lists the aliases
+        "student": ["no_validation"],
+        "loss": [StrOptions(_LOSSES)],
+        "direction": [StrOptions(_DIRECTIONS)],
+        "temperature": [Interval(Real, 0.0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        # AdamW's useful rates lie far below 1; above 10 the first step throws the weights
+        # out of any trained range, so a larger value is a typo (1e39 for 1e-3).
+        "learning_rate": [Interval(Real, 0.0, 10, closed="right")],
+        "lr_schedule": [StrOptions(LR_SCHEDULES)],
+        "warmup_fraction": [Interval(Real, 0.0, 0.99, closed="both")],
+        "weight_decay": [Interval(Real, 0.0, None, closed="left")],
+        "verbose": [Interval(Integral, 0, None, closed="left")],
+        # Recorded audio lies between 1 kHz and 384 kHz (the highest rate of audio
+        # interfaces); a rate outside it is a mistake, and 10**9 Hz would resample every
+        # clip into gigabytes.
+        "sampling_rate": [Interval(Integral, 1000, 384_000, closed="both")],
+        "validation_fraction": [Interval(Real, 0.0, 0.99, closed="both")],
+        "early_stopping": ["boolean"],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "callbacks": ["no_validation"],  # the loop checks each item and says which is wrong
+        "checkpoint_dir": ["no_validation"],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "device": ["no_validation"],  # checked against the devices present when fit starts
+        "precision": [StrOptions(PRECISIONS)],
+        "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "cache_dir": [None, InstanceOf((str, os.PathLike), "a folder path (str or path-like)")],
+        "random_state": ["random_state"],
+        "mini_batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "learn_temperature": ["boolean"],
+        "kernel": [CheckedBy(lambda kernel: _is_matrix(kernel) or resolve_kernel(kernel))],
+    }
+    _parameter_conditions = (
+        Requires(
+            "temperature",
+            lambda aligner: (
+                not aligner.learn_temperature
+                or -math.log(aligner.temperature) <= MAX_LOGIT_SCALE + 1e-12
+            ),
+            "must be >= 0.01 with learn_temperature=True (the logit scale is clamped to log(100))",
+        ),
+    )
+
     def __init__(
         self,
         teacher="minilm",
@@ -332,71 +389,7 @@ default="capped-exp"
         return student_inputs(self.student, self._options("student__"), self.sampling_rate)
 
     def _check_parameters(self) -> None:
-        name = type(self).__name__
-        known = set(self._get_param_names())
-        unknown = [
-            key
-            for key in vars(self)
-            if not key.startswith(("_", *ENCODER_PREFIXES))
-            and not key.endswith("_")
-            and key not in known
-        ]
-        if unknown:
-            raise ValueError(
-                f"Unknown parameter(s) {unknown} of {name}. Valid parameters: {sorted(known)}, "
-                "plus encoder options starting with 'student__' or 'teacher__'."
-            )
-        check_choice("loss", self.loss, _LOSSES, estimator=name)
-        check_choice("direction", self.direction, _DIRECTIONS, estimator=name)
-        check_real("temperature", self.temperature, low=0.0, estimator=name)
-        check_int("batch_size", self.batch_size, low=1, estimator=name)
-        check_int("max_epochs", self.max_epochs, low=1, estimator=name)
-        check_real("learning_rate", self.learning_rate, low=0.0, estimator=name)
-        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES, estimator=name)
-        check_real(
-            "warmup_fraction",
-            self.warmup_fraction,
-            low=0.0,
-            low_inclusive=True,
-            high=0.99,
-            estimator=name,
-        )
-        check_real("weight_decay", self.weight_decay, low=0.0, low_inclusive=True, estimator=name)
-        check_int("verbose", self.verbose, low=0, estimator=name)
-        check_int("sampling_rate", self.sampling_rate, low=1, estimator=name)
-        check_real(
-            "validation_fraction",
-            self.validation_fraction,
-            low=0.0,
-            low_inclusive=True,
-            high=0.99,
-            estimator=name,
-        )
-        check_int("patience", self.patience, low=1, estimator=name)
-        check_int("checkpoint_every", self.checkpoint_every, low=1, estimator=name)
-        if self.mini_batch_size is not None:
-            check_int("mini_batch_size", self.mini_batch_size, low=1, estimator=name)
-        check_choice("precision", self.precision, PRECISIONS, estimator=name)
-        check_int("num_workers", self.num_workers, low=0, estimator=name)
-        if self.cache_dir is not None and not isinstance(self.cache_dir, str | os.PathLike):
-            raise TypeError(
-                f"The 'cache_dir' parameter of {name} must be a folder path (str or "
-                f"path-like) or None, got {type(self.cache_dir).__name__}."
-            )
-        for flag in ("early_stopping", "warm_start", "learn_temperature"):
-            if not isinstance(getattr(self, flag), bool | np.bool_):
-                raise TypeError(
-                    f"The '{flag}' parameter of {name} must be True or False, got "
-                    f"{getattr(self, flag)!r}."
-                )
-        if self.learn_temperature and -math.log(self.temperature) > MAX_LOGIT_SCALE + 1e-12:
-            raise ValueError(
-                f"The 'temperature' parameter of {name} must be >= 0.01 with "
-                f"learn_temperature=True (the logit scale is clamped to log(100)), got "
-                f"{self.temperature!r}."
-            )
-        if not _is_matrix(self.kernel):
-            resolve_kernel(self.kernel)
+        validate_parameters(self)
 
     # -- fitting -----------------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from numbers import Real
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -11,6 +13,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._display import ReadableReprMixin
+from ._validation import HasMethods, InstanceOf, Interval, validate_parameters
+from .inputs import check_same_length, count_samples
 
 __all__ = ["ZeroShotClassifier"]
 
@@ -77,6 +81,15 @@ class ZeroShotClassifier(ReadableReprMixin, ClassifierMixin, BaseEstimator):
     True
     """
 
+    # What each parameter accepts, checked at the start of fit (see cwcl_sk._validation);
+    # the text of templates and labels is checked where it is used, naming the class.
+    _parameter_constraints: ClassVar[dict] = {
+        "aligner": [None, HasMethods(["fit", "transform", "embed_teacher"])],
+        "labels": [None, Mapping, InstanceOf(Callable, "a callable")],
+        "templates": [InstanceOf((str, list, tuple), "a string or a list of strings")],
+        "temperature": [None, Interval(Real, 0.0, None, closed="neither")],
+    }
+
     def __init__(self, aligner=None, labels=None, templates="{}", temperature=None):
         self.aligner = aligner
         self.labels = labels
@@ -137,6 +150,7 @@ class ZeroShotClassifier(ReadableReprMixin, ClassifierMixin, BaseEstimator):
         -------
         self : ZeroShotClassifier
         """
+        validate_parameters(self)
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
@@ -154,6 +168,10 @@ class ZeroShotClassifier(ReadableReprMixin, ClassifierMixin, BaseEstimator):
 
             aligner = CWCLAligner()
         if _is_fitted(aligner):
+            # Nothing is trained, but X and y that do not pair up are a mistake all the same.
+            # X may be None here: only the classes are learned (the command line does this).
+            if X is not None:
+                check_same_length(count_samples(X, "X"), len(y))
             self.aligner_ = aligner
         else:
             text_of = dict(zip(classes.tolist(), texts, strict=True))

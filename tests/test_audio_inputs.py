@@ -161,3 +161,21 @@ def test_aligner_reports_bad_audio_by_index():
     aligner = CWCLAligner(teacher="bert", student="mel-cnn", sampling_rate=8000, max_epochs=1)
     with pytest.raises(ValueError, match=r"X\[3\] is an empty clip \(0 samples\)"):
         aligner.fit(clips, ["a tone"] * 4)
+
+
+@pytest.mark.parametrize("n_channels", [1, 2])
+def test_one_clip_with_channels_as_columns_is_not_read_as_many_clips(n_channels):
+    with pytest.raises(ValueError, match=rf"shape \(16000, {n_channels}\).*X\.mean\(axis=1\)"):
+        load_audio(np.zeros((16000, n_channels), np.float32))
+
+
+def test_three_column_array_is_still_three_sample_clips():
+    # Past two columns a 2-D array is (n_clips, n_samples), as documented.
+    assert [clip.shape for clip in load_audio(np.ones((4, 3)))] == [(3,)] * 4
+
+
+def test_log_mel_inputs_need_one_fft_window():
+    inputs = LogMelInputs(8000)
+    inputs.prepare([np.ones(256)])  # the 25 ms window at 8 kHz, rounded up to 2**8 samples
+    with pytest.raises(ValueError, match=r"X\[0\] is too short: 255 samples.*at least 256"):
+        inputs.prepare([np.ones(255)])

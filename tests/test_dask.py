@@ -91,7 +91,7 @@ def test_a_search_reads_the_teacher_embeddings_cached_by_an_earlier_one(
     client.run(_dask_probes.forget_embeddings)
     first = _on_dask(lambda: clone(search).set_params(n_jobs=-1).fit(X, texts))
     assert sum(count["encoded"] for count in _worker_counts(client)) >= len(set(texts))
-    assert len(list(tmp_path.rglob("*.npy"))) == len(set(texts))
+    assert len(list(tmp_path.rglob("*.npz"))) == len(set(texts))
 
     client.run(_dask_probes.forget_embeddings)  # as fresh workers would start
     second = _on_dask(lambda: clone(search).set_params(n_jobs=-1).fit(X, texts))

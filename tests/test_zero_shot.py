@@ -33,6 +33,18 @@ def test_fit_reads_only_the_classes_from_y_when_aligner_is_fitted(
     assert classifier.score(X, labels) >= 0.95
 
 
+def test_fitted_aligner_rejects_inputs_that_do_not_pair_with_y(colour_data, fitted_colour_aligner):
+    X, labels, names = colour_data
+    with pytest.raises(ValueError, match=rf"X has {len(X) - 1} samples and y has {len(X)}"):
+        ZeroShotClassifier(fitted_colour_aligner, labels=names).fit(X[:-1], labels)
+
+
+def test_fitted_aligner_learns_the_classes_without_inputs(colour_data, fitted_colour_aligner):
+    X, labels, names = colour_data
+    classifier = ZeroShotClassifier(fitted_colour_aligner, labels=names).fit(None, labels)
+    assert classifier.score(X, labels) >= 0.95
+
+
 def test_classes_can_be_strings(colour_data, fitted_colour_aligner):
     X, labels, names = colour_data
     text_labels = np.array([names[label] for label in labels])

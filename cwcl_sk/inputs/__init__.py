@@ -11,13 +11,19 @@ from .arrays import (
     check_embeddings,
     check_features,
     check_same_length,
+    count_samples,
     is_integer,
     unique_float_rows,
     unique_rows,
 )
 from .audio import AudioInputs, LogMelInputs, load_audio, log_mel_spectrogram, pad_batch
 from .images import ImageInputs, ImageItem, load_images, resize_images
-from .text import TokenizedTextInputs, check_texts
+from .text import (
+    TokenizedTextInputs,
+    check_texts,
+    count_truncated_texts,
+    warn_truncated_texts,
+)
 
 __all__ = [
     "AudioInputs",
@@ -30,6 +36,8 @@ __all__ = [
     "check_features",
     "check_same_length",
     "check_texts",
+    "count_samples",
+    "count_truncated_texts",
     "is_integer",
     "load_audio",
     "load_images",
@@ -38,4 +46,5 @@ __all__ = [
     "resize_images",
     "unique_float_rows",
     "unique_rows",
+    "warn_truncated_texts",
 ]

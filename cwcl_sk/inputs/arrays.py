@@ -12,6 +12,7 @@ __all__ = [
     "check_embeddings",
     "check_features",
     "check_same_length",
+    "count_samples",
     "unique_float_rows",
     "unique_rows",
 ]
@@ -132,6 +133,29 @@ def check_embeddings(y, argument: str = "y", n_dims: int | None = None) -> np.nd
         index = int(np.flatnonzero(norms[:, 0] == 0)[0])
         raise ValueError(f"{argument} row {index} is all zeros; it has no direction to align to.")
     return np.ascontiguousarray(array / norms, dtype=np.float32)
+
+
+def count_samples(values, argument: str = "X") -> int:
+    """The number of samples in ``values``: rows of an array, items of a list.
+
+    Parameters
+    ----------
+    values : sequence or array
+    argument : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    n_samples : int
+    """
+    # A 0-d array has __len__ but no length.
+    zero_dimensional = isinstance(values, np.ndarray) and values.ndim == 0
+    if values is None or not hasattr(values, "__len__") or zero_dimensional:
+        raise TypeError(
+            f"{argument} must be a sequence or an array with one entry per sample, got "
+            f"{type(values).__name__}."
+        )
+    return len(values)
 
 
 def check_same_length(X_length: int, y_length: int, X_name: str = "X", y_name: str = "y") -> None:

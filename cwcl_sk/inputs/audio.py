@@ -32,6 +32,10 @@ from .arrays import split_items
 
 __all__ = ["AudioInputs", "LogMelInputs", "load_audio", "log_mel_spectrogram", "pad_batch"]
 
+# A 2-D array with this many columns or fewer is a clip with channels as columns (mono or
+# stereo), never a set of clips: no clip is 1 or 2 samples long.
+_MAX_CHANNELS_MISREAD = 2
+
 _EXPECTED = (
     "a list of 1-D float arrays (one clip each), a 2-D float array (n_clips, n_samples) or a "
     "list of audio file paths"
@@ -139,6 +143,15 @@ def _as_items(X, argument: str) -> list:
             raise ValueError(
                 f"{argument} must be {_EXPECTED}; got a {array.ndim}-D array of shape "
                 f"{array.shape}. Mix multi-channel audio down to mono first."
+            )
+        if array.shape[1] <= _MAX_CHANNELS_MISREAD:
+            # (n_samples, 2) is how soundfile returns a stereo clip, and (n_samples, 1) a
+            # mono one: read as rows, either would silently become n clips of 1 or 2 samples.
+            raise ValueError(
+                f"{argument} has shape {array.shape}: one clip with channels as columns, not "
+                f"{array.shape[0]} clips of {array.shape[1]} sample(s). Pass a list of 1-D "
+                f"clips: [{argument}.mean(axis=1)] (stereo mixed to mono) or "
+                f"[{argument}[:, 0]] (a mono column); a set of clips is (n_clips, n_samples)."
             )
         return list(array)
 
@@ -311,6 +324,11 @@ class AudioInputs:
         return {"input_values": input_values, "attention_mask": attention_mask}
 
 
+def _fft_size(sampling_rate: int) -> int:
+    """Samples in one FFT of a log-mel frame: the 25 ms window rounded up to a power of 2."""
+    return 1 << math.ceil(math.log2(max(1, round(0.025 * sampling_rate))))
+
+
 def log_mel_spectrogram(
     clip: np.ndarray, sampling_rate: int, n_mels: int = 40, top_db: float = 40.0
 ) -> np.ndarray:
@@ -335,7 +353,7 @@ def log_mel_spectrogram(
     """
     win_length = max(1, round(0.025 * sampling_rate))
     hop_length = max(1, round(0.010 * sampling_rate))
-    n_fft = 1 << math.ceil(math.log2(win_length))
+    n_fft = _fft_size(sampling_rate)
     power = librosa.feature.melspectrogram(
         y=clip,
         sr=sampling_rate,
@@ -364,6 +382,9 @@ class LogMelInputs:
         quieter bins are raised to it. Recordings differ most in their background (one
         speaker's pauses 65 dB below the speech, another's 40 dB); a common floor hides it.
 
+    Clips shorter than one FFT of the 25 ms window (rounded up to a power of 2 samples: 32 ms
+    at 8 or 16 kHz) are rejected by index.
+
     Examples
     --------
     >>> import numpy as np
@@ -391,7 +412,10 @@ class LogMelInputs:
             raise TypeError(f"student__top_db must be a positive number, got {self.top_db!r}.")
         if not self.top_db > 0:
             raise ValueError(f"student__top_db must be a positive number, got {self.top_db!r}.")
-        clips = load_audio(X, self.sampling_rate, argument)
+        # A clip shorter than one FFT (32 ms at 8 or 16 kHz) fills no frame; in practice it is
+        # a mistake (a clip of a few samples), since a spoken word lasts 100 ms or more.
+        min_samples = _fft_size(int(self.sampling_rate))
+        clips = load_audio(X, self.sampling_rate, argument, min_samples=min_samples)
         return [
             log_mel_spectrogram(clip, int(self.sampling_rate), self.n_mels, float(self.top_db))
             for clip in clips

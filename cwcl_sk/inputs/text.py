@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 
 from .audio import pad_batch
 
-__all__ = ["TokenizedTextInputs", "check_texts"]
+__all__ = ["TokenizedTextInputs", "check_texts", "count_truncated_texts", "warn_truncated_texts"]
 
 
 def check_texts(y, argument: str = "y") -> list[str]:
@@ -44,7 +45,74 @@ def check_texts(y, argument: str = "y") -> list[str]:
             )
         if not item.strip():
             raise ValueError(f"{argument}[{index}] is an empty string; expected text.")
+        _check_encodable(item, f"{argument}[{index}]")
     return items
+
+
+def _check_encodable(text: str, name: str) -> None:
+    """Reject text that has no UTF-8 form, which tokenizers (and the cache's keys) need."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"{name} cannot be encoded as UTF-8: character {error.start} is "
+            f"{text[error.start]!r} ({error.reason}). A lone surrogate like this one comes "
+            "from decoding bytes with errors='surrogateescape' or from a broken UTF-16 pair; "
+            "decode the source text correctly, or drop the character "
+            "(text.encode('utf-8', 'ignore').decode())."
+        ) from None
+
+
+def count_truncated_texts(tokenizer, texts: list[str], max_tokens: int) -> int:
+    """How many of ``texts`` are longer than ``max_tokens`` tokens (special tokens included).
+
+    Parameters
+    ----------
+    tokenizer : transformers tokenizer
+    texts : list of str
+    max_tokens : int
+
+    Returns
+    -------
+    n_truncated : int
+    """
+    # Tokenising to one token past the limit tells long from short without the cost (or the
+    # tokenizer's own warning) of tokenising a long text in full.
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_tokens + 1)
+    return sum(len(ids) > max_tokens for ids in encoded["input_ids"])
+
+
+def warn_truncated_texts(tokenizer, texts: list[str], max_tokens, who: str) -> int:
+    """Warn, once for all of ``texts``, how many the encoder ``who`` will truncate.
+
+    An encoder reads at most ``max_tokens`` tokens and silently drops the rest of a longer
+    text, so two long texts that differ only in their ends get the same embedding.
+
+    Parameters
+    ----------
+    tokenizer : transformers tokenizer or None
+    texts : list of str
+    max_tokens : int or None
+        The encoder's limit; None (or no tokenizer) means none is known and nothing is checked.
+    who : str
+        The encoder, as the warning names it (``"teacher"``).
+
+    Returns
+    -------
+    n_truncated : int
+    """
+    if tokenizer is None or max_tokens is None or not texts:
+        return 0
+    n_truncated = count_truncated_texts(tokenizer, texts, int(max_tokens))
+    if n_truncated:
+        warnings.warn(
+            f"{n_truncated} of {len(texts)} distinct texts are longer than the {who}'s limit of "
+            f"{int(max_tokens)} tokens and are truncated to it: the rest of each is not seen. "
+            "Shorten or split them to keep all of their content.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return n_truncated
 
 
 class TokenizedTextInputs:

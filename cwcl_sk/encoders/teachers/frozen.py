@@ -5,7 +5,7 @@ L2-normalised float32 embeddings. It never trains, so its output for a given inp
 changes: embeddings of named teachers are cached per process, keyed by (teacher, input), which
 makes repeated fits (cross-validation, grid search over the loss) encode each text only once.
 
-With a ``cache_dir`` the embeddings are also kept on disk, one ``.npy`` file per (teacher,
+With a ``cache_dir`` the embeddings are also kept on disk, one ``.npz`` file per (teacher,
 input), so that other processes (``GridSearchCV(n_jobs=4)``, ``torchrun`` ranks, tomorrow's
 rerun) find them there instead of encoding them again.
 """
@@ -26,12 +26,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..._cache_entries import ENTRY_SUFFIX, read_entry, write_entry
 from ...inputs import (
     check_embeddings,
     check_features,
     check_texts,
     unique_float_rows,
     unique_rows,
+    warn_truncated_texts,
 )
 
 __all__ = [
@@ -125,11 +127,13 @@ def _digest(value) -> str:
 
 
 class _DiskCache:
-    """One teacher's embeddings on disk: ``<directory>/<teacher digest>/<ab>/<item digest>.npy``.
+    """One teacher's embeddings on disk: ``<directory>/<teacher digest>/<ab>/<item digest>.npz``.
 
     Files are written to a temporary name in the same folder and renamed into place, which is
     atomic: concurrent writers (processes of a grid search, ranks of a torchrun) may write the
-    same item, and readers see a whole file or none. An unreadable file counts as a miss.
+    same item, and readers see a whole file or none. Each entry carries its key and format
+    version; one that is unreadable or fails a check (see :mod:`cwcl_sk._cache_entries`) is
+    reported in a warning and counts as a miss.
 
     Parameters
     ----------
@@ -142,6 +146,7 @@ class _DiskCache:
     def __init__(self, directory, teacher_key):
         self.folder = Path(directory) / _digest(teacher_key)[:32]
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.width = None  # of the stored rows, once one is read or written
         label = self.folder / "teacher.txt"
         if not label.exists():
             _write_atomically(label, lambda file: file.write(repr(teacher_key).encode()))
@@ -149,21 +154,25 @@ class _DiskCache:
     def _path(self, item) -> Path:
         digest = _digest(item)
         # 256 sub-folders keep directories small for corpora of millions of texts.
-        return self.folder / digest[:2] / f"{digest}.npy"
+        return self.folder / digest[:2] / f"{digest}{ENTRY_SUFFIX}"
+
+    def _entry_key(self, item) -> str:
+        """What an entry must have been written for: this teacher and this item."""
+        return f"{self.folder.name}/{_digest(item)}"
 
     def get(self, item) -> np.ndarray | None:
-        """The stored row of ``item``, or None."""
-        try:
-            row = np.load(self._path(item), allow_pickle=False)
-        except (OSError, ValueError, EOFError):
-            return None
-        return row if row.ndim == 1 and row.dtype == np.float32 else None
+        """The stored row of ``item``, or None (missing, or invalid with a warning)."""
+        row = read_entry(self._path(item), self._entry_key(item), width=self.width)
+        if row is not None:
+            self.width = row.size
+        return row
 
     def put(self, item, row: np.ndarray) -> None:
         """Store the float32 row of ``item``."""
-        path = self._path(item)
+        path, key = self._path(item), self._entry_key(item)
         path.parent.mkdir(exist_ok=True)
-        _write_atomically(path, lambda file: np.save(file, row, allow_pickle=False))
+        self.width = row.size
+        _write_atomically(path, lambda file: write_entry(file, row, key))
 
 
 def _write_atomically(path: Path, write: Callable) -> None:
@@ -446,6 +455,10 @@ class SentenceTransformerTeacher(FrozenTeacher):
     def _encode_unique(self, items: list) -> np.ndarray:
         model = self.model
         model.eval()
+        # Counts the texts encoded now: a cached text was warned about when it was encoded.
+        # A model without a text tokenizer or a length limit (an image model) has no limit.
+        limit = getattr(model, "max_seq_length", None)
+        warn_truncated_texts(getattr(model, "tokenizer", None), items, limit, "teacher")
         with torch.no_grad():
             embeddings = model.encode(
                 items,
