@@ -13,8 +13,8 @@ transcripts, the same draw), with the bundled MiniLM teacher:
 
 It needs only the text (no speech, no student): about 30 s of CPU time on one thread::
 
-    python benchmarks/batch_neighbours.py
-    python benchmarks/batch_neighbours.py --batch-sizes 64 256 1024 4096 --train-size 0
+    python -m benchmarks.batch_neighbours
+    python -m benchmarks.batch_neighbours --batch-sizes 64 256 1024 4096 --train-size 0
 """
 
 from __future__ import annotations
@@ -26,16 +26,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cwcl_sk.diagnostics import kernel_diagnostics
+from cwcl_sk.encoders.text import load_bundled_minilm
+
+from .kernel_ablation import SpokenIntents
+from .results import table_lines
+from .spoken_intents import load_slurp, sample_transcripts
+
 REPOSITORY = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPOSITORY))
-sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-
-from _common import table_lines  # noqa: E402
-from kernel_ablation import SpokenIntents  # noqa: E402
-from spoken_intents import load_slurp, sample_transcripts  # noqa: E402
-
-from cwcl_sk.diagnostics import kernel_diagnostics  # noqa: E402
-from cwcl_sk.encoders.text import load_bundled_minilm  # noqa: E402
 
 THRESHOLDS = (0.7, 0.8, 0.9)
 KERNELS = ("exp", "capped-exp")

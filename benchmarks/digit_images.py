@@ -11,9 +11,9 @@ standard deviation over seeds and the mean seconds of one fit.
 
 Run from the repository root::
 
-    python benchmarks/digit_images.py                  # every loss, 3 seeds
-    python benchmarks/digit_images.py --losses CL "CWCL exp" --seeds 0
-    python benchmarks/digit_images.py --quick          # smoke run, under a minute
+    python -m benchmarks.digit_images                  # every loss, 3 seeds
+    python -m benchmarks.digit_images --losses CL "CWCL exp" --seeds 0
+    python -m benchmarks.digit_images --quick          # smoke run, under a minute
 
 Results go to ``benchmarks/results/digit_images.json`` and ``.md`` (or ``--out``).
 """
@@ -32,13 +32,12 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from cwcl_sk import CWCLAligner, ZeroShotClassifier
+
+from .results import machine, mean_sd, plus_minus, table_lines, write_results
+from .tasks import LOSSES
+
 REPOSITORY = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPOSITORY))
-sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-
-from _common import LOSSES, machine, mean_sd, plus_minus, table_lines, write_results  # noqa: E402
-
-from cwcl_sk import CWCLAligner, ZeroShotClassifier  # noqa: E402
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 # One training caption per image, drawn at random from these templates.

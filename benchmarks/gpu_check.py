@@ -1,7 +1,7 @@
 """Exercise the CUDA paths of the training engine and print a compact JSON summary.
 
-    python benchmarks/gpu_check.py            # needs a CUDA GPU; about a minute on an H200
-    python benchmarks/gpu_check.py --device cpu --quick   # checks this script itself
+    python -m benchmarks.gpu_check            # needs a CUDA GPU; about a minute on an H200
+    python -m benchmarks.gpu_check --device cpu --quick   # checks this script itself
 
 Checks, each reported as ``ok`` (with its numbers) or with the error it raised:
 
@@ -35,11 +35,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import speed  # benchmarks/speed.py; it also puts the repository on sys.path
-
 from cwcl_sk import CWCLAligner
+
+from . import speed
 
 FULL = {
     "samples": 16384,

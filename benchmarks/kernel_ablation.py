@@ -25,11 +25,11 @@ encoder layer on the same requests (learning rate 1e-3, 4 epochs at batch 64), a
 
 Run from the repository root::
 
-    python benchmarks/kernel_ablation.py                          # digit images, 2 seeds
-    python benchmarks/kernel_ablation.py --task spoken-digits --batch-sizes 64 256
-    python benchmarks/kernel_ablation.py --task spoken-intents-whisper
-    python benchmarks/kernel_ablation.py --quick
-    python benchmarks/kernel_ablation.py --task spoken-digits --batch-sizes 1024 --resume
+    python -m benchmarks.kernel_ablation                          # digit images, 2 seeds
+    python -m benchmarks.kernel_ablation --task spoken-digits --batch-sizes 64 256
+    python -m benchmarks.kernel_ablation --task spoken-intents-whisper
+    python -m benchmarks.kernel_ablation --quick
+    python -m benchmarks.kernel_ablation --task spoken-digits --batch-sizes 1024 --resume
 
 Results go to ``benchmarks/results/kernel_ablation_<task>.json`` and ``.md``, rewritten after
 every fit; ``--resume`` keeps the cells already there and adds the missing ones. Several
@@ -50,14 +50,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-
-import digit_images  # noqa: E402
-import spoken_digits  # noqa: E402
-import spoken_intents  # noqa: E402
-from _common import (  # noqa: E402
-    LOSSES,
+from . import digit_images, spoken_digits, spoken_intents
+from .results import (
     machine,
     mean_sd,
     plus_minus,
@@ -65,6 +59,9 @@ from _common import (  # noqa: E402
     table_lines,
     write_results,
 )
+from .tasks import LOSSES
+
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 # Settings that must agree for cells of an earlier invocation to be reused by --resume.
 _RESUME_KEYS = ("task", "quick", "reference_epochs", "student", "speaker")

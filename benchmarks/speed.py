@@ -1,7 +1,7 @@
 """Speed and memory of the training engine, as ratios to bare PyTorch measured in the same run.
 
-    python benchmarks/speed.py             # the full benchmark (a few minutes on 2 CPU cores)
-    python benchmarks/speed.py --quick     # a smoke run (seconds)
+    python -m benchmarks.speed             # the full benchmark (a few minutes on 2 CPU cores)
+    python -m benchmarks.speed --quick     # a smoke run (seconds)
 
 Rows (each timing is the median of repeated runs after a warm-up):
 
@@ -41,12 +41,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from cwcl_sk import CWCLAligner, clear_teacher_cache, contrastive_loss, cwcl_loss
+from cwcl_sk.encoders.generic import EmbeddingModel, build_mlp
+from cwcl_sk.training import autocast
 
-from cwcl_sk import CWCLAligner, clear_teacher_cache, contrastive_loss, cwcl_loss  # noqa: E402
-from cwcl_sk.encoders.generic import EmbeddingModel, build_mlp  # noqa: E402
-from cwcl_sk.training import autocast  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 RESULTS = ROOT / "benchmarks" / "results"
 

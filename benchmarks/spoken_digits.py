@@ -10,9 +10,9 @@ its spread over seeds, and the mean seconds of one fit.
 
 Run from the repository root::
 
-    python benchmarks/spoken_digits.py                 # mel-cnn and wav2vec2-small, 3 seeds
-    python benchmarks/spoken_digits.py --students mel-cnn --seeds 0
-    python benchmarks/spoken_digits.py --quick         # smoke run, under a minute
+    python -m benchmarks.spoken_digits                 # mel-cnn and wav2vec2-small, 3 seeds
+    python -m benchmarks.spoken_digits --students mel-cnn --seeds 0
+    python -m benchmarks.spoken_digits --quick         # smoke run, under a minute
 
 Results go to ``benchmarks/results/spoken_digits.json`` and ``.md`` (or ``--out``).
 """
@@ -32,15 +32,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cwcl_sk import CWCLAligner, ZeroShotClassifier
+from cwcl_sk.encoders import make_teacher
+from cwcl_sk.inputs import load_audio
+
+from .results import machine, mean_sd, plus_minus, table_lines, write_results
+from .tasks import LOSSES
+
 REPOSITORY = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPOSITORY))
-sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-
-from _common import LOSSES, machine, mean_sd, plus_minus, table_lines, write_results  # noqa: E402
-
-from cwcl_sk import CWCLAligner, ZeroShotClassifier  # noqa: E402
-from cwcl_sk.encoders import make_teacher  # noqa: E402
-from cwcl_sk.inputs import load_audio  # noqa: E402
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 # Training captions: the transcript (the digit's name), or the name in a template drawn at

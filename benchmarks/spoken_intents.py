@@ -15,9 +15,9 @@ would reach it, and no further.
 
 Run from the repository root::
 
-    python benchmarks/spoken_intents.py --quick        # smoke run, about a minute
-    python benchmarks/spoken_intents.py                 # Whisper tiny.en, CL and CWCL exp, 2 seeds
-    python benchmarks/spoken_intents.py --students mel-cnn --losses CL "CWCL exp" --seeds 0 1
+    python -m benchmarks.spoken_intents --quick        # smoke run, about a minute
+    python -m benchmarks.spoken_intents                 # Whisper tiny.en, CL and CWCL exp, 2 seeds
+    python -m benchmarks.spoken_intents --students mel-cnn --losses CL "CWCL exp" --seeds 0 1
 
 The defaults: all 11,498 training transcripts, one voice each, pretrained Whisper tiny.en
 with its top layer trained at learning rate 1e-3, 4 epochs (81 % of the text-only limit).
@@ -44,12 +44,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPOSITORY))
-sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+from cwcl_sk import CWCLAligner, ZeroShotClassifier
+from cwcl_sk.datasets import ENGLISH_VOICES, synthesize_speech
+from cwcl_sk.metrics import recall_at_k
+from cwcl_sk.schedules import LR_SCHEDULES
 
-from _common import (  # noqa: E402
-    LOSSES,
+from .results import (
     machine,
     mean_sd,
     plus_minus,
@@ -57,12 +57,10 @@ from _common import (  # noqa: E402
     table_lines,
     write_results,
 )
-from slurp_data import INTENT_DESCRIPTIONS, INTENT_TEMPLATES, load_slurp  # noqa: E402
+from .slurp_data import INTENT_DESCRIPTIONS, INTENT_TEMPLATES, load_slurp
+from .tasks import LOSSES
 
-from cwcl_sk import CWCLAligner, ZeroShotClassifier  # noqa: E402
-from cwcl_sk.datasets import ENGLISH_VOICES, synthesize_speech  # noqa: E402
-from cwcl_sk.metrics import recall_at_k  # noqa: E402
-from cwcl_sk.schedules import LR_SCHEDULES  # noqa: E402
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 # Voices never heard in training speak the evaluation requests: an American female variant,
 # an RP male variant and a Scottish accent; the other seven speak the training transcripts.

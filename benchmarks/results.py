@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: the loss configurations and how results are written."""
+"""How the benchmark scripts summarise, write and resume their results."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 __all__ = [
-    "LOSSES",
     "machine",
     "mean_sd",
     "plus_minus",
@@ -19,18 +18,6 @@ __all__ = [
     "table_lines",
     "write_results",
 ]
-
-# Every loss a benchmark may compare, as CWCLAligner parameters. "CWCL identity" is CL computed
-# by the CWCL code (a consistency check); the kernels are documented in cwcl_sk.kernels.
-LOSSES = {
-    "CL": {"loss": "clip"},
-    "CWCL exp": {"loss": "cwcl", "kernel": "exp"},
-    "CWCL capped-exp": {"loss": "cwcl", "kernel": "capped-exp"},
-    "CWCL linear": {"loss": "cwcl", "kernel": "linear"},
-    "CWCL identity": {"loss": "cwcl", "kernel": "identity"},
-    "CWCL perplexity": {"loss": "cwcl", "kernel": "perplexity"},
-    "CWCL mixture": {"loss": "cwcl", "kernel": "mixture"},
-}
 
 
 def mean_sd(values) -> dict:
