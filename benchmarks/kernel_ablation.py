@@ -50,8 +50,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import digit_images, spoken_digits, spoken_intents
 from .results import (
+    RESULTS,
     machine,
     mean_sd,
     plus_minus,
@@ -59,9 +59,8 @@ from .results import (
     table_lines,
     write_results,
 )
-from .tasks import LOSSES
-
-REPOSITORY = Path(__file__).resolve().parents[1]
+from .slurp_data import load_slurp
+from .tasks import LOSSES, digit_images, spoken_digits, spoken_intents
 
 # Settings that must agree for cells of an earlier invocation to be reused by --resume.
 _RESUME_KEYS = ("task", "quick", "reference_epochs", "student", "speaker")
@@ -128,10 +127,10 @@ class SpokenIntents:
     """Spoken SLURP requests, unseen voices, mel-cnn from scratch; 71-way intent accuracy."""
 
     reference_epochs = 10
-    train_size = 4000
+    train_size = spoken_intents.KERNEL_GRID_TRAIN_SIZE
 
     def __init__(self, quick: bool, speaker=None):
-        slurp = spoken_intents.load_slurp(None)
+        slurp = load_slurp(None)
         train_size, eval_size = (300, 100) if quick else (self.train_size, None)
         self.corpus = spoken_intents.make_corpus(
             slurp, train_size, 1, eval_size, spoken_intents.SPEECH_CACHE
@@ -289,7 +288,7 @@ def main(argv=None) -> int:
     parser.add_argument("--speaker", help="spoken-digits: the held-out speaker (nicolas)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--quick", action="store_true", help="smoke run: small data, one seed")
-    parser.add_argument("--out", type=Path, default=REPOSITORY / "benchmarks" / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--resume",
         action="store_true",

@@ -1,23 +1,61 @@
-"""How the benchmark scripts summarise, write and resume their results."""
+"""How the benchmark scripts summarise, write and resume their results.
+
+Every result file is one JSON object in the same schema, whether a script wrote it or it was
+transcribed from values the repository recorded before the raw output was kept:
+
+``schema``
+    The version of this layout (:data:`SCHEMA`).
+``command``
+    The command line that produced the file, run from the repository root.
+``settings``
+    What the script was asked to do (students, seeds, budgets, threads).
+``machine``, ``versions``
+    Where it ran, and the versions of Python, torch and the libraries, where known.
+``provenance``
+    ``{"source": "run", "date": ..., "commit": ...}`` for a file a script wrote, or
+    ``{"source": "transcribed", "commit": ..., "note": ...}`` for values copied from the
+    repository's earlier tables and commit messages, whose raw run output is not available.
+``runs``, ``summary``
+    One record per fit (per seed and fold) where they exist, and the rows the tables show.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import shlex
+import subprocess
+import sys
+import time
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import torch
 
 __all__ = [
+    "REPOSITORY",
+    "RESULTS",
+    "SCHEMA",
+    "command_line",
     "machine",
+    "machine_description",
     "mean_sd",
     "plus_minus",
+    "run_provenance",
     "saved_results",
     "table_lines",
+    "versions",
     "write_results",
 ]
+
+#: The repository root: the scripts run from here, as ``python -m benchmarks.<script>``.
+REPOSITORY = Path(__file__).resolve().parents[1]
+#: Where the committed result files live, and where the scripts write by default.
+RESULTS = REPOSITORY / "benchmarks" / "results"
+#: The version of the result-file layout described in this module's docstring.
+SCHEMA = 1
 
 
 def mean_sd(values) -> dict:
@@ -39,6 +77,52 @@ def machine(threads: int) -> dict:
     }
 
 
+def machine_description() -> dict:
+    """The machine a run was made on: operating system, CPU architecture and count."""
+    return {"system": platform.system(), "cpu": f"{platform.machine()}, {os.cpu_count()} CPUs"}
+
+
+def versions() -> dict:
+    """Versions of Python and of the libraries that decide the numbers (None when missing)."""
+    found = {"python": platform.python_version()}
+    for package in ("cwcl-sk", "torch", "transformers", "sentence-transformers", "scikit-learn"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    found["torch"] = torch.__version__  # the imported build, e.g. 2.13.0+cpu
+    return found
+
+
+def command_line() -> str:
+    """This process's command line as it was typed at the repository root."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    program = ["python", "-m", spec.name] if spec is not None else ["python", sys.argv[0]]
+    return shlex.join([*program, *sys.argv[1:]])
+
+
+def run_provenance() -> dict:
+    """``{"source": "run", ...}`` with the date and the repository commit the run used."""
+    provenance = {"source": "run", "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPOSITORY
+        )
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=REPOSITORY,
+        )
+    except OSError:  # no git: the date alone
+        return provenance
+    if commit.returncode == 0:
+        provenance["commit"] = commit.stdout.strip()
+        provenance["uncommitted_changes"] = bool(changed.stdout.strip())
+    return provenance
+
+
 def table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
     """A markdown table's lines."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -46,12 +130,26 @@ def table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def write_results(path_stem: Path, table: str, results: dict) -> None:
-    """Write ``<path_stem>.md`` (the table) and ``<path_stem>.json`` (``results``)."""
+    """Write ``<path_stem>.md`` (the table) and ``<path_stem>.json`` (``results``).
+
+    The JSON follows the module's schema: ``results`` (settings, runs, summary) is written
+    with the command line, machine, versions and provenance of this run. The Markdown is a
+    preview for the terminal; the documentation renders its tables from the JSON
+    (``python -m benchmarks.tables``).
+    """
     path_stem = Path(path_stem)
     path_stem.parent.mkdir(parents=True, exist_ok=True)
     path_stem.parent.joinpath(f"{path_stem.name}.md").write_text(table)
+    record = {
+        "schema": SCHEMA,
+        "command": command_line(),
+        "machine": machine_description(),
+        "versions": versions(),
+        "provenance": run_provenance(),
+        **results,
+    }
     path_stem.parent.joinpath(f"{path_stem.name}.json").write_text(
-        json.dumps(results, indent=1, default=str)
+        json.dumps(record, indent=1, default=str) + "\n"
     )
 
 

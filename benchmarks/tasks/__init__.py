@@ -1,4 +1,8 @@
-"""What the benchmark tasks share: the losses they compare."""
+"""The benchmark tasks: data, students and scoring, shared by the scripts that run them.
+
+One module a task (:mod:`.digit_images`, :mod:`.spoken_digits`, :mod:`.spoken_intents`);
+here, the losses every task compares.
+"""
 
 __all__ = ["LOSSES"]
 
