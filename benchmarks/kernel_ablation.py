@@ -52,9 +52,8 @@ import torch
 
 from .results import (
     RESULTS,
+    grid_rows,
     machine,
-    mean_sd,
-    plus_minus,
     saved_results,
     table_lines,
     write_results,
@@ -193,27 +192,9 @@ def budget(batch_size: int, reference_epochs: int) -> dict:
     return options
 
 
-def _cell(values: list[float], n_seeds: int) -> str:
-    """Mean ± sd of a cell's accuracies; a cell measured with fewer seeds says how many."""
-    if not values:
-        return ""
-    text = plus_minus(mean_sd(values))
-    return text if len(values) >= n_seeds else f"{text} ({len(values)} of {n_seeds} seeds)"
-
-
 def markdown(records: list[dict], batch_sizes, losses, settings: dict) -> str:
     """Accuracy (mean ± sd over seeds) with one row per loss and one column per batch size."""
-    rows = []
-    for loss in losses:
-        cells = [loss]
-        for batch_size in batch_sizes:
-            values = [
-                run["accuracy"]
-                for run in records
-                if run["loss"] == loss and run["batch_size"] == batch_size
-            ]
-            cells.append(_cell(values, len(settings["seeds"])))
-        rows.append(cells)
+    rows = grid_rows(records, batch_sizes, losses, len(settings["seeds"]))
     header = ["loss", *(f"batch {size}" for size in batch_sizes)]
     lines = table_lines(header, rows)
     lines += [

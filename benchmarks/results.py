@@ -39,6 +39,7 @@ __all__ = [
     "RESULTS",
     "SCHEMA",
     "command_line",
+    "grid_rows",
     "machine",
     "machine_description",
     "mean_sd",
@@ -121,6 +122,32 @@ def run_provenance() -> dict:
         provenance["commit"] = commit.stdout.strip()
         provenance["uncommitted_changes"] = bool(changed.stdout.strip())
     return provenance
+
+
+def grid_rows(records: list[dict], batch_sizes, losses, n_seeds: int, missing: str = "") -> list:
+    """A kernel grid's rows: per loss, mean ± sd of the runs' accuracy at each batch size.
+
+    A cell measured with fewer than ``n_seeds`` seeds says how many; a cell without runs
+    reads ``missing``.
+    """
+    rows = []
+    for loss in losses:
+        cells = [loss]
+        for batch_size in batch_sizes:
+            values = [
+                run["accuracy"]
+                for run in records
+                if run["loss"] == loss and run["batch_size"] == batch_size
+            ]
+            if not values:
+                cells.append(missing)
+                continue
+            text = plus_minus(mean_sd(values))
+            cells.append(
+                text if len(values) >= n_seeds else f"{text} ({len(values)} of {n_seeds} seeds)"
+            )
+        rows.append(cells)
+    return rows
 
 
 def table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
