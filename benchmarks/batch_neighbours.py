@@ -13,29 +13,24 @@ transcripts, the same draw), with the bundled MiniLM teacher:
 
 It needs only the text (no speech, no student): about 30 s of CPU time on one thread::
 
-    python benchmarks/batch_neighbours.py
-    python benchmarks/batch_neighbours.py --batch-sizes 64 256 1024 4096 --train-size 0
+    python -m benchmarks.batch_neighbours
+    python -m benchmarks.batch_neighbours --batch-sizes 64 256 1024 4096 --train-size 0
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPOSITORY))
-sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+from cwcl_sk.diagnostics import kernel_diagnostics
+from cwcl_sk.encoders.teachers.text import load_bundled_minilm
 
-from _common import table_lines  # noqa: E402
-from kernel_ablation import SpokenIntents  # noqa: E402
-from spoken_intents import load_slurp, sample_transcripts  # noqa: E402
-
-from cwcl_sk.diagnostics import kernel_diagnostics  # noqa: E402
-from cwcl_sk.encoders.teachers.text import load_bundled_minilm  # noqa: E402
+from .results import RESULTS, table_lines, write_results
+from .slurp_data import load_slurp
+from .tasks.spoken_intents import KERNEL_GRID_TRAIN_SIZE, sample_transcripts
 
 THRESHOLDS = (0.7, 0.8, 0.9)
 KERNELS = ("exp", "capped-exp")
@@ -105,7 +100,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--train-size",
         type=int,
-        default=SpokenIntents.train_size,
+        default=KERNEL_GRID_TRAIN_SIZE,
         help="transcripts drawn as kernel_ablation.py draws them (0: all)",
     )
     parser.add_argument("--batches", type=int, default=32, help="random batches per size")
@@ -124,7 +119,19 @@ def main(argv=None) -> int:
     rows = measure(
         np.asarray(embeddings, dtype=np.float32), args.batch_sizes, args.batches, args.seed
     )
-    print(markdown(rows, len(texts)))
+    table = markdown(rows, len(texts))
+    settings = {
+        "batch_sizes": args.batch_sizes,
+        "train_size": args.train_size,
+        "n_texts": len(texts),
+        "batches": args.batches,
+        "seed": args.seed,
+        "threads": args.threads,
+        "thresholds": THRESHOLDS,
+        "kernels": KERNELS,
+    }
+    write_results(RESULTS / "batch_neighbours", table, {"settings": settings, "summary": rows})
+    print(table)
     return 0
 
 

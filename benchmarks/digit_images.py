@@ -11,9 +11,9 @@ standard deviation over seeds and the mean seconds of one fit.
 
 Run from the repository root::
 
-    python benchmarks/digit_images.py                  # every loss, 3 seeds
-    python benchmarks/digit_images.py --losses CL "CWCL exp" --seeds 0
-    python benchmarks/digit_images.py --quick          # smoke run, under a minute
+    python -m benchmarks.digit_images                  # every loss, 3 seeds
+    python -m benchmarks.digit_images --losses CL "CWCL exp" --seeds 0
+    python -m benchmarks.digit_images --quick          # smoke run, under a minute
 
 Results go to ``benchmarks/results/digit_images.json`` and ``.md`` (or ``--out``).
 """
@@ -29,80 +29,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPOSITORY))
-sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-
-from _common import LOSSES, machine, mean_sd, plus_minus, table_lines, write_results  # noqa: E402
-
-from cwcl_sk import CWCLAligner, ZeroShotClassifier  # noqa: E402
-
-DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-# One training caption per image, drawn at random from these templates.
-CAPTION_TEMPLATES = ("a handwritten {}", "the digit {}", "{}")
-# Label prompts at evaluation: the bare word, and an ensemble of templates never used in training.
-PROMPTS = {
-    "word": ("{}",),
-    "unseen templates": ("a scanned image of the number {}", "a small picture of a {}"),
-}
+from .results import RESULTS, machine, mean_sd, plus_minus, table_lines, write_results
+from .tasks import LOSSES
+from .tasks.digit_images import (
+    CAPTION_TEMPLATES,
+    PROMPTS,
+    QUICK_STUDENT,
+    SPLIT_SEED,
+    STUDENT,
+    load_split,
+)
+from .tasks.digit_images import run as fit_and_classify
 
 DEFAULT_LOSSES = ("CL", "CWCL exp", "CWCL linear", "CWCL perplexity", "CWCL mixture")
-
-STUDENT = {
-    "teacher": "minilm",
-    "student": "cnn",
-    "student__color_mode": "L",
-    "max_epochs": 12,
-    "batch_size": 64,
-    "learning_rate": 3e-3,
-}
-QUICK_STUDENT = {**STUDENT, "max_epochs": 2, "student__widths": (16, 32)}
-TEST_FRACTION = 0.3
-SPLIT_SEED = 0
-
-
-def captions(digits, rng: np.random.Generator) -> list[str]:
-    """One caption per image: its digit's name in a template drawn at random."""
-    choice = rng.integers(len(CAPTION_TEMPLATES), size=len(digits))
-    return [
-        CAPTION_TEMPLATES[t].format(DIGIT_NAMES[d]) for t, d in zip(choice, digits, strict=True)
-    ]
-
-
-def load_split(quick: bool):
-    """(train images, train digits, test images, test digits): a fixed stratified split."""
-    digits = load_digits()
-    images = digits.images / 16.0  # (1797, 8, 8): intensities 0..16 scaled to [0, 1]
-    target = digits.target
-    if quick:
-        images, target = images[:300], target[:300]
-    train_images, test_images, train_digits, test_digits = train_test_split(
-        images, target, test_size=TEST_FRACTION, stratify=target, random_state=SPLIT_SEED
-    )
-    return train_images, train_digits, test_images, test_digits
-
-
-def run(split, student: dict, loss: dict, seed: int) -> dict:
-    """Fit on the training images; classify the test images zero-shot with each prompt set."""
-    train_images, train_digits, test_images, test_digits = split
-    aligner = CWCLAligner(random_state=seed, **student, **loss)
-    started = time.perf_counter()
-    aligner.fit(train_images, captions(train_digits, np.random.default_rng(seed)))
-    seconds = time.perf_counter() - started
-    accuracy = {}
-    for prompt_set, templates in PROMPTS.items():
-        classifier = ZeroShotClassifier(
-            aligner, labels=dict(enumerate(DIGIT_NAMES)), templates=list(templates)
-        ).fit(train_images, train_digits)
-        accuracy[prompt_set] = float(classifier.score(test_images, test_digits))
-    return {
-        "accuracy": accuracy,
-        "fit_seconds": seconds,
-        "final_train_loss": aligner.history_[-1]["train_loss"],
-    }
 
 
 def summarise(records: list[dict]) -> list[dict]:
@@ -170,7 +110,7 @@ def main(argv=None) -> int:
         help="torch CPU threads (1: the CNN's batches are too small to gain from more)",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run, under a minute")
-    parser.add_argument("--out", type=Path, default=REPOSITORY / "benchmarks" / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default="digit_images", help="stem of the result files")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -193,7 +133,7 @@ def main(argv=None) -> int:
     stem = f"{args.name}_quick" if args.quick else args.name
     records = []
     for loss_name, seed in itertools.product(args.losses, seeds):
-        result = run(split, student, LOSSES[loss_name], seed)
+        result = fit_and_classify(split, student, LOSSES[loss_name], seed)
         records.append({"loss": loss_name, "seed": seed, **result})
         accuracies = ", ".join(f"{name} {value:.3f}" for name, value in result["accuracy"].items())
         print(

@@ -1,7 +1,7 @@
 """Exercise the CUDA paths of the training engine and print a compact JSON summary.
 
-    python benchmarks/gpu_check.py            # needs a CUDA GPU; about a minute on an H200
-    python benchmarks/gpu_check.py --device cpu --quick   # checks this script itself
+    python -m benchmarks.gpu_check            # needs a CUDA GPU; about a minute on an H200
+    python -m benchmarks.gpu_check --device cpu --quick   # checks this script itself
 
 Checks, each reported as ``ok`` (with its numbers) or with the error it raised:
 
@@ -35,11 +35,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import speed  # benchmarks/speed.py; it also puts the repository on sys.path
-
 from cwcl_sk import CWCLAligner
+
+from . import overheads
+from .results import RESULTS, write_results
 
 FULL = {
     "samples": 16384,
@@ -55,7 +54,7 @@ SPEECH_QUICK = {"clips": 32, "batch": 16, "chunk": 4}
 
 
 def fit_with_precision(precision: str, device: str, config: dict) -> dict:
-    X, teacher = speed.feature_pairs(config["samples"], config["features"], 384, seed=1)
+    X, teacher = overheads.feature_pairs(config["samples"], config["features"], 384, seed=1)
     aligner = CWCLAligner(
         teacher="precomputed",
         batch_size=512,
@@ -88,7 +87,7 @@ def fit_with_precision(precision: str, device: str, config: dict) -> dict:
 def grad_cache_equivalence(device: str, config: dict) -> dict:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    X, teacher = speed.feature_pairs(4096, config["features"], 384, seed=2)
+    X, teacher = overheads.feature_pairs(4096, config["features"], 384, seed=2)
     params = {"teacher": "precomputed", "batch_size": 1024, "max_epochs": 2, "device": device}
     plain = CWCLAligner(**params, random_state=0).fit(X, teacher)
     cached = CWCLAligner(**params, mini_batch_size=128, random_state=0).fit(X, teacher)
@@ -105,7 +104,7 @@ def peak_memory(device: str, config: dict, batch_size: int, mini_batch_size) -> 
     teacher = rng.normal(size=(batch_size, 384)).astype(np.float32)
     aligner = CWCLAligner(
         teacher="precomputed",
-        student=speed.FrameStudent(frames),
+        student=overheads.FrameStudent(frames),
         batch_size=batch_size,
         mini_batch_size=mini_batch_size,
         max_epochs=1,
@@ -132,8 +131,12 @@ def grad_cache_memory(device: str, config: dict) -> dict:
 
 
 def speed_bf16(device: str, quick: bool) -> dict:
-    config = {**(speed.QUICK if quick else speed.FULL), "device": device, "precision": "bf16"}
-    rows = [speed.loss_ratio(config), *speed.fit_ratio(config)]
+    config = {
+        **(overheads.QUICK if quick else overheads.FULL),
+        "device": device,
+        "precision": "bf16",
+    }
+    rows = [overheads.loss_ratio(config), *overheads.fit_ratio(config)]
     return {
         item["name"]: {"value": item["value"], "target": item["target"], **item["details"]}
         for item in rows
@@ -346,8 +349,9 @@ def main(argv=None) -> int:
     }
     summary["seconds"] = time.perf_counter() - started
     text = json.dumps(summary, default=float)
-    speed.RESULTS.mkdir(parents=True, exist_ok=True)
-    (speed.RESULTS / "gpu_check.json").write_text(text)
+    settings = {"device": args.device, "quick": args.quick}
+    results = {"settings": settings, "summary": json.loads(text)}
+    write_results(RESULTS / ("gpu_check_quick" if args.quick else "gpu_check"), text, results)
     print(text)
     return (
         0

@@ -25,11 +25,11 @@ encoder layer on the same requests (learning rate 1e-3, 4 epochs at batch 64), a
 
 Run from the repository root::
 
-    python benchmarks/kernel_ablation.py                          # digit images, 2 seeds
-    python benchmarks/kernel_ablation.py --task spoken-digits --batch-sizes 64 256
-    python benchmarks/kernel_ablation.py --task spoken-intents-whisper
-    python benchmarks/kernel_ablation.py --quick
-    python benchmarks/kernel_ablation.py --task spoken-digits --batch-sizes 1024 --resume
+    python -m benchmarks.kernel_ablation                          # digit images, 2 seeds
+    python -m benchmarks.kernel_ablation --task spoken-digits --batch-sizes 64 256
+    python -m benchmarks.kernel_ablation --task spoken-intents-whisper
+    python -m benchmarks.kernel_ablation --quick
+    python -m benchmarks.kernel_ablation --task spoken-digits --batch-sizes 1024 --resume
 
 Results go to ``benchmarks/results/kernel_ablation_<task>.json`` and ``.md``, rewritten after
 every fit; ``--resume`` keeps the cells already there and adds the missing ones. Several
@@ -50,21 +50,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-
-import digit_images  # noqa: E402
-import spoken_digits  # noqa: E402
-import spoken_intents  # noqa: E402
-from _common import (  # noqa: E402
-    LOSSES,
+from .results import (
+    RESULTS,
+    grid_rows,
     machine,
-    mean_sd,
-    plus_minus,
     saved_results,
     table_lines,
     write_results,
 )
+from .slurp_data import load_slurp
+from .tasks import LOSSES, digit_images, spoken_digits, spoken_intents
 
 # Settings that must agree for cells of an earlier invocation to be reused by --resume.
 _RESUME_KEYS = ("task", "quick", "reference_epochs", "student", "speaker")
@@ -131,10 +126,10 @@ class SpokenIntents:
     """Spoken SLURP requests, unseen voices, mel-cnn from scratch; 71-way intent accuracy."""
 
     reference_epochs = 10
-    train_size = 4000
+    train_size = spoken_intents.KERNEL_GRID_TRAIN_SIZE
 
     def __init__(self, quick: bool, speaker=None):
-        slurp = spoken_intents.load_slurp(None)
+        slurp = load_slurp(None)
         train_size, eval_size = (300, 100) if quick else (self.train_size, None)
         self.corpus = spoken_intents.make_corpus(
             slurp, train_size, 1, eval_size, spoken_intents.SPEECH_CACHE
@@ -197,27 +192,9 @@ def budget(batch_size: int, reference_epochs: int) -> dict:
     return options
 
 
-def _cell(values: list[float], n_seeds: int) -> str:
-    """Mean ± sd of a cell's accuracies; a cell measured with fewer seeds says how many."""
-    if not values:
-        return ""
-    text = plus_minus(mean_sd(values))
-    return text if len(values) >= n_seeds else f"{text} ({len(values)} of {n_seeds} seeds)"
-
-
 def markdown(records: list[dict], batch_sizes, losses, settings: dict) -> str:
     """Accuracy (mean ± sd over seeds) with one row per loss and one column per batch size."""
-    rows = []
-    for loss in losses:
-        cells = [loss]
-        for batch_size in batch_sizes:
-            values = [
-                run["accuracy"]
-                for run in records
-                if run["loss"] == loss and run["batch_size"] == batch_size
-            ]
-            cells.append(_cell(values, len(settings["seeds"])))
-        rows.append(cells)
+    rows = grid_rows(records, batch_sizes, losses, len(settings["seeds"]))
     header = ["loss", *(f"batch {size}" for size in batch_sizes)]
     lines = table_lines(header, rows)
     lines += [
@@ -292,7 +269,7 @@ def main(argv=None) -> int:
     parser.add_argument("--speaker", help="spoken-digits: the held-out speaker (nicolas)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--quick", action="store_true", help="smoke run: small data, one seed")
-    parser.add_argument("--out", type=Path, default=REPOSITORY / "benchmarks" / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--resume",
         action="store_true",

@@ -464,7 +464,7 @@ def _demo(arguments: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import time
 
-    from .demo import format_table, run_demo
+    from .demo import format_table, run_demo, write_report
 
     print(
         "cwcl_sk demo: training CL and CWCL students against the bundled all-MiniLM-L6-v2 text "
@@ -485,7 +485,30 @@ def _demo(arguments: argparse.Namespace) -> int:
     print(f"\nData ({report.data}{', quick' if arguments.quick else ''}): {report.description}.\n")
     print(format_table(report))
     print(f"\nTotal {time.perf_counter() - started:.0f} s.")
+    if arguments.out is not None:
+        settings = {
+            "data": arguments.data,
+            "quick": arguments.quick,
+            "max_epochs": arguments.epochs,
+            "random_state": arguments.seed,
+        }
+        write_report(report, arguments.out, _demo_command(arguments), settings)
+        print(f"Result written to {arguments.out}.")
     return 0
+
+
+def _demo_command(arguments: argparse.Namespace) -> str:
+    """The demo's command line with the options that change its result (not --out)."""
+    words = ["python -m cwcl_sk demo"]
+    if arguments.data != "speech":
+        words.append(f"--data {arguments.data}")
+    if arguments.quick:
+        words.append("--quick")
+    if arguments.epochs is not None:
+        words.append(f"--epochs {arguments.epochs}")
+    if arguments.seed != 0:
+        words.append(f"--seed {arguments.seed}")
+    return " ".join(words)
 
 
 def _add_demo(commands) -> None:
@@ -527,6 +550,11 @@ def _add_demo(commands) -> None:
         type=int,
         default=1,
         help="1 shows progress bars for synthesis and training, 0 hides them (default: 1)",
+    )
+    demo.add_argument(
+        "--out",
+        default=None,
+        help="also write the result as JSON to this file, e.g. benchmarks/results/demo.json",
     )
     demo.set_defaults(handler=_demo)
 

@@ -14,16 +14,28 @@ gets the same data, student and budget.
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import platform
 import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .kernels import DEFAULT_KERNEL
 
-__all__ = ["CONFIGURATIONS", "DemoData", "DemoReport", "DemoResult", "format_table", "run_demo"]
+__all__ = [
+    "CONFIGURATIONS",
+    "DemoData",
+    "DemoReport",
+    "DemoResult",
+    "format_table",
+    "run_demo",
+    "write_report",
+]
 
 #: The compared losses: the library's default CWCL kernel and the paper's linear one.
 CONFIGURATIONS = (
@@ -296,3 +308,60 @@ def format_table(results) -> str:
     if notes:
         lines += ["", "Warnings during training:", *(f"- {note}" for note in notes)]
     return "\n".join(lines)
+
+
+def write_report(report: DemoReport, path, command: str, settings: dict) -> None:
+    """Write ``report`` as a benchmark result file (JSON), the source of the README's table.
+
+    Parameters
+    ----------
+    report : DemoReport
+        What :func:`run_demo` returned.
+    path : str or path-like
+        The JSON file to write; its folder is created when missing.
+    command : str
+        The command line that produced ``report``, recorded so the numbers can be re-made.
+    settings : dict
+        The arguments :func:`run_demo` was called with.
+    """
+    import sklearn
+    import torch
+
+    from . import __version__
+
+    record = {
+        "schema": 1,  # the layout of the benchmarks' result files (benchmarks/results.py)
+        "name": "demo",
+        "command": command,
+        "settings": {**settings, "data": report.data},
+        "description": report.description,
+        "notes": list(report.notes),
+        "machine": {
+            "system": platform.system(),
+            "cpu": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "threads": 1,  # run_demo trains on one torch thread
+        },
+        "versions": {
+            "cwcl_sk": __version__,
+            "torch": torch.__version__,
+            "scikit-learn": sklearn.__version__,
+            "python": platform.python_version(),
+        },
+        "provenance": {"source": "run", "date": time.strftime("%Y-%m-%d", time.gmtime())},
+        # One seed: each configuration's values are that seed's.
+        "runs": [
+            {
+                "configuration": result.name,
+                "seed": settings.get("random_state", 0),
+                "accuracy": result.accuracy,
+                "recall_at_1": result.recall_at_1,
+                "seconds": result.seconds,
+                "teacher_accuracy": result.teacher_accuracy,
+                "warnings": result.warnings,
+            }
+            for result in report
+        ],
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")

