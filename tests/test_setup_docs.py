@@ -1,4 +1,4 @@
-"""The README's set-up section: the CI command line stays as CI runs it, the CPU build is offered."""
+"""README set-up: the command line CI runs stays as it is; the CPU build is offered apart."""
 
 import re
 from pathlib import Path
