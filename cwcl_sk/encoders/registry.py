@@ -335,17 +335,25 @@ def make_student(student, data, output_dim: int, options: dict) -> nn.Module:
         return copy.deepcopy(student)
     entry = STUDENTS[student]
     build_options = {key: value for key, value in options.items() if key not in entry.input_options}
+    if _build_options(entry) is not None:  # not a transformers student: nothing to download
+        encoder = entry.build(data, output_dim, **build_options)
+    else:
+        encoder = _build_from_checkpoint(entry, data, output_dim, build_options)
+    if options.get("trainable_layers") == 0:
+        # Every layer frozen: a probe of the pooled features, whose head must learn even when
+        # the encoder is as wide as the teacher (see EmbeddingModel).
+        encoder.needs_projection = True
+    return encoder
+
+
+def _build_from_checkpoint(entry: StudentEntry, data, output_dim: int, options: dict):
+    """Build a transformers student; offline, a checkpoint not in the cache fails at once."""
     try:
         with hub_offline_when_unreachable():
-            encoder = entry.build(data, output_dim, **build_options)
+            return entry.build(data, output_dim, **options)
     except OSError as error:
         if not offline():
             raise
         # The student's own message says what to pass instead; add why the hub was not asked.
         hint = offline_hint()
         raise OSError(f"{error}\nOnly local folders and the cache were used: {hint}.") from error
-    if options.get("trainable_layers") == 0:
-        # Every layer frozen: a probe of the pooled features, whose head must learn even when
-        # the encoder is as wide as the teacher (see EmbeddingModel).
-        encoder.needs_projection = True
-    return encoder
