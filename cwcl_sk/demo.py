@@ -236,14 +236,10 @@ def _one_torch_thread():
     synchronisation than in arithmetic, and on a busy 2-core machine threads that wait for
     each other made training several times slower than one thread.
     """
-    import torch
+    from .threads import thread_limit
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with thread_limit(1):
         yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def run_demo(
