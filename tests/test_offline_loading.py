@@ -33,42 +33,42 @@ def hub_unreachable(hub_unset, monkeypatch):
     monkeypatch.setattr(_loading, "_hub_reachable", lambda endpoint: False)
 
 
+def _message_of_fast_failure(call, match: str, seconds: float = FAST) -> str:
+    """Run ``call``, check it raises an OSError matching ``match`` within ``seconds``."""
+    started = time.perf_counter()
+    with pytest.raises(OSError, match=match) as error:
+        call()
+    assert time.perf_counter() - started < seconds
+    return str(error.value)
+
+
 def test_missing_teacher_id_fails_at_once_naming_hf_hub_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    started = time.perf_counter()
-    with pytest.raises(OSError, match="HF_HUB_OFFLINE is set") as error:
-        _fit_with_teacher(MISSING_ID)
-    assert time.perf_counter() - started < FAST
-    assert "teacher='minilm'" in str(error.value)
-    assert "precomputed" in str(error.value)
+    message = _message_of_fast_failure(lambda: _fit_with_teacher(MISSING_ID), "HF_HUB_OFFLINE")
+    assert "teacher='minilm'" in message
+    assert "precomputed" in message
 
 
 def test_missing_teacher_id_on_unreachable_hub_fails_at_once(hub_unreachable):
-    started = time.perf_counter()
-    with pytest.raises(OSError, match="cannot be reached") as error:
-        _fit_with_teacher(MISSING_ID)
-    assert time.perf_counter() - started < FAST
-    assert "HF_HUB_OFFLINE=1" in str(error.value)
-    assert "teacher='minilm'" in str(error.value)
+    message = _message_of_fast_failure(lambda: _fit_with_teacher(MISSING_ID), "cannot be reached")
+    assert "HF_HUB_OFFLINE=1" in message
+    assert "teacher='minilm'" in message
 
 
 def test_missing_teacher_id_with_the_real_probe_fails_quickly(hub_unset):
     # Offline the probe fails and the library's message comes at once; online the hub
     # answers "not found" without retrying. Either way: an OSError, no 20 s of retries.
-    started = time.perf_counter()
-    with pytest.raises(OSError, match=MISSING_ID):
-        _fit_with_teacher(MISSING_ID)
-    assert time.perf_counter() - started < 2 * FAST
+    _message_of_fast_failure(lambda: _fit_with_teacher(MISSING_ID), MISSING_ID, 2 * FAST)
 
 
 def test_missing_student_id_on_unreachable_hub_fails_at_once(hub_unreachable):
     from transformers import Wav2Vec2Model  # noqa: F401  (import time is not load time)
 
-    started = time.perf_counter()
-    with pytest.raises(OSError, match="cannot be reached") as error:
-        make_student("wav2vec2", None, 8, {"name_or_path": MISSING_ID})
-    assert time.perf_counter() - started < FAST
-    assert "student__pretrained=False" in str(error.value)
+    message = _message_of_fast_failure(
+        lambda: make_student("wav2vec2", None, 8, {"name_or_path": MISSING_ID}),
+        "cannot be reached",
+    )
+    assert "student__pretrained=False" in message
     assert constants.HF_HUB_OFFLINE is False  # the guard restores huggingface_hub's setting
 
 
