@@ -351,6 +351,8 @@ def _build_from_checkpoint(entry: StudentEntry, data, output_dim: int, options: 
     try:
         with hub_offline_when_unreachable():
             return entry.build(data, output_dim, **options)
+    except FileNotFoundError:
+        raise  # a local folder that is not there: no hub involved
     except OSError as error:
         if not offline():
             raise
