@@ -370,6 +370,25 @@ def _add_line_numbers(error: Exception, rows: list[ManifestRow], manifest: str) 
     return message
 
 
+def _fit_verbosity(arguments: argparse.Namespace) -> int:
+    """``--verbose`` when given, 0 with ``--quiet``, else progress bars on a terminal only."""
+    if arguments.quiet:
+        return 0
+    if arguments.verbose is not None:
+        return arguments.verbose
+    # The bars go to stderr: a log file or a pipe gets the summary lines only.
+    return 1 if sys.stderr.isatty() else 0
+
+
+def _teacher_description(teacher: str) -> str:
+    """The teacher as given, with what an alias resolves to (``bert`` is MiniLM)."""
+    from .encoders.registry import TEACHERS
+
+    if teacher in TEACHERS:
+        return f"{teacher!r} = {TEACHERS[teacher].description}"
+    return repr(teacher)
+
+
 def _fit(arguments: argparse.Namespace) -> int:
     from .aligner import CWCLAligner
 
@@ -400,10 +419,14 @@ def _fit(arguments: argparse.Namespace) -> int:
         validation_fraction=arguments.validation_fraction,
         device=arguments.device,
         random_state=arguments.seed,
-        verbose=arguments.verbose,
+        verbose=_fit_verbosity(arguments),
         **encoder_options,
     )
-    print(f"training on {len(texts)} pairs from {arguments.pairs}", flush=True)
+    print(
+        f"training on {len(texts)} pairs from {arguments.pairs}, teacher "
+        f"{_teacher_description(arguments.teacher)}",
+        flush=True,
+    )
     try:
         aligner.fit(X, texts)
     except (ValueError, TypeError, FileNotFoundError) as error:
@@ -441,6 +464,11 @@ def _predict(arguments: argparse.Namespace) -> int:
     from .zero_shot import ZeroShotClassifier
 
     labels = _labels(arguments.labels)
+    if not os.path.isdir(arguments.model):
+        raise FileNotFoundError(
+            f"--model {arguments.model!r}: no such folder; pass a folder written by "
+            "'python -m cwcl_sk fit --out FOLDER'."
+        )
     aligner = CWCLAligner.load(arguments.model, device=arguments.device)
     if student_kind(aligner.student) == "features":
         X = _stack_vectors([(f"file {path}", path, None) for path in arguments.files])
@@ -482,8 +510,18 @@ def _demo(arguments: argparse.Namespace) -> int:
     )
     for note in report.notes:
         print(f"Note: {note}")
-    print(f"\nData ({report.data}{', quick' if arguments.quick else ''}): {report.description}.\n")
+    print(f"\nData ({report.data}{', quick' if arguments.quick else ''}): {report.description}.")
+    if report and report[0].teacher_name:
+        print(f"Teacher: 'minilm' = {report[0].teacher_name}, frozen.")
+    print()
     print(format_table(report))
+    print(
+        "\nzero-shot acc.: share of the test inputs whose nearest class prompt (an intent\n"
+        "  name or digit word, never trained on) is their class.\n"
+        "text R@1: paired retrieval, recall at 1: share of the test inputs whose nearest\n"
+        "  text among the distinct test transcripts (or captions) is their own.\n"
+        "seconds: training and scoring time of the configuration."
+    )
     print(f"\nTotal {time.perf_counter() - started:.0f} s.")
     if arguments.out is not None:
         settings = {
@@ -512,11 +550,14 @@ def _demo_command(arguments: argparse.Namespace) -> str:
 
 
 def _add_demo(commands) -> None:
+    from .kernels import DEFAULT_KERNEL
+
     demo = commands.add_parser(
         "demo",
         help="train CL and CWCL students offline and print zero-shot accuracy",
         description="Align a student to the bundled MiniLM text teacher with the CLIP loss and "
-        "with CWCL (the default exp kernel and the paper's linear kernel), then print its "
+        f"with CWCL (the default {DEFAULT_KERNEL} kernel and the paper's linear kernel), then "
+        "print its "
         "zero-shot accuracy on unseen data, text retrieval R@1 and the seconds each took. "
         "The default data are spoken commands synthesised offline with espeak-ng, evaluated "
         "on voices never heard in training; without the synthesiser the demo falls back to "
@@ -549,7 +590,8 @@ def _add_demo(commands) -> None:
         "--verbose",
         type=int,
         default=1,
-        help="1 shows progress bars for synthesis and training, 0 hides them (default: 1)",
+        help="1 shows progress bars for synthesis and for each configuration's training, "
+        "and each table row as it finishes; 0 hides them; 2 adds bars over batches (default: 1)",
     )
     demo.add_argument(
         "--out",
@@ -664,7 +706,16 @@ def _add_fit(commands) -> None:
     fit.add_argument(
         "--device", default="auto", help="auto, cpu, cuda, cuda:1, mps... (default: auto)"
     )
-    fit.add_argument("--verbose", type=int, default=0, help="1 shows progress bars (default: 0)")
+    fit.add_argument(
+        "--verbose",
+        type=int,
+        default=None,
+        help="0 hides the progress bars, 1 shows one over epochs, 2 adds batches (default: 1 "
+        "when stderr is a terminal, else 0)",
+    )
+    fit.add_argument(
+        "--quiet", action="store_true", help="no progress bars, only the summary lines"
+    )
     fit.set_defaults(handler=_fit)
 
 

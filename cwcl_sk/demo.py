@@ -32,6 +32,8 @@ __all__ = [
     "DemoData",
     "DemoReport",
     "DemoResult",
+    "format_header",
+    "format_row",
     "format_table",
     "run_demo",
     "write_report",
@@ -75,6 +77,7 @@ class DemoResult:
 
     ``teacher_accuracy`` is the frozen teacher's own zero-shot accuracy on the test texts
     (transcripts or captions) instead of the inputs: the ceiling a perfect student reaches.
+    ``teacher_name`` is the model the teacher alias resolved to.
     """
 
     name: str
@@ -83,6 +86,7 @@ class DemoResult:
     seconds: float
     warnings: list = field(default_factory=list)
     teacher_accuracy: float = float("nan")
+    teacher_name: str = ""
 
 
 class DemoReport(list):
@@ -196,15 +200,22 @@ def _digits_data(quick: bool = False, random_state: int = 0) -> DemoData:
 def _evaluate(name: str, data: DemoData, options: dict, random_state: int, verbose: int):
     """Fit one configuration on ``data`` and score it: zero-shot accuracy, R@1, seconds."""
     from .aligner import CWCLAligner
+    from .progress import EpochProgress
     from .zero_shot import ZeroShotClassifier
 
     started = time.perf_counter()
+    # The training loop's own bar says only "epochs"; this one names the configuration.
+    callbacks = [("progress", EpochProgress(name, leave=False))] if verbose > 0 else None
     # The collapse warning of the paper's kernel is part of the story: keep it for the
     # report's notes instead of letting it interrupt the output.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         aligner = CWCLAligner(
-            teacher="minilm", random_state=random_state, verbose=verbose, **options
+            teacher="minilm",
+            random_state=random_state,
+            verbose=max(verbose - 1, 0),  # 2 adds the loop's bars over batches
+            callbacks=callbacks,
+            **options,
         ).fit(data.X_train, data.texts_train)
     classifier = ZeroShotClassifier(aligner, labels=data.labels, templates=data.templates)
     classifier.fit(data.X_train, data.y_train)  # zero-shot: only the classes are read from y
@@ -213,6 +224,7 @@ def _evaluate(name: str, data: DemoData, options: dict, random_state: int, verbo
     teacher_predictions = classifier.classes_[text_scores.argmax(axis=1)]
     return DemoResult(
         name=name,
+        teacher_name=aligner.teacher_.name,
         accuracy=float(classifier.score(data.X_test, data.y_test)),
         recall_at_1=float(aligner.score(data.X_test, data.texts_test)),
         seconds=time.perf_counter() - started,
@@ -229,14 +241,10 @@ def _one_torch_thread():
     synchronisation than in arithmetic, and on a busy 2-core machine threads that wait for
     each other made training several times slower than one thread.
     """
-    import torch
+    from .threads import thread_limit
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with thread_limit(1):
         yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def run_demo(
@@ -262,7 +270,9 @@ def run_demo(
         (8 and 5 when ``quick``).
     random_state : int, default=0
     verbose : int, default=0
-        Progress bars for synthesis and training when positive.
+        When positive: progress bars for synthesis and for each configuration's training
+        (labelled with its name), a line before each fit and its table row after it; 2
+        adds bars over batches.
 
     Returns
     -------
@@ -285,23 +295,42 @@ def run_demo(
     options = dict(demo_data.aligner_options)
     if max_epochs is not None:
         options["max_epochs"] = max_epochs
+    results = []
     with _one_torch_thread():
-        results = [
-            _evaluate(name, demo_data, {**options, **configuration}, random_state, verbose)
-            for name, configuration in CONFIGURATIONS
-        ]
+        for number, (name, configuration) in enumerate(CONFIGURATIONS, start=1):
+            if verbose > 0:
+                # The first fit loads the teacher and embeds the texts before its first epoch.
+                preparing = "loading the teacher, " if number == 1 else ""
+                print(
+                    f"[{number}/{len(CONFIGURATIONS)}] {name}: {preparing}preparing the "
+                    "inputs and the teacher's embeddings...",
+                    flush=True,
+                )
+            result = _evaluate(name, demo_data, {**options, **configuration}, random_state, verbose)
+            results.append(result)
+            if verbose > 0:
+                # Each row as soon as it is known, not only in the table at the end.
+                print(f"{format_header()}\n{format_row(result)}\n", flush=True)
     return DemoReport(results, data=data, description=demo_data.description, notes=notes)
+
+
+def format_header() -> str:
+    """The two header lines of the demo table: column names and a rule."""
+    header = f"{'configuration':<33} {'zero-shot acc.':>14} {'text R@1':>9} {'seconds':>8}"
+    return f"{header}\n{'-' * len(header)}"
+
+
+def format_row(result) -> str:
+    """One line of the demo table for a :class:`DemoResult`, aligned with its header."""
+    return (
+        f"{result.name:<33} {result.accuracy:>14.1%} {result.recall_at_1:>9.1%} "
+        f"{result.seconds:>8.1f}"
+    )
 
 
 def format_table(results) -> str:
     """A plain-text table of demo results, with the training warnings below it."""
-    header = f"{'configuration':<33} {'zero-shot acc.':>14} {'text R@1':>9} {'seconds':>8}"
-    lines = [header, "-" * len(header)]
-    for result in results:
-        lines.append(
-            f"{result.name:<33} {result.accuracy:>14.1%} {result.recall_at_1:>9.1%} "
-            f"{result.seconds:>8.1f}"
-        )
+    lines = [format_header(), *(format_row(result) for result in results)]
     if results and not np.isnan(results[0].teacher_accuracy):
         lines.append(f"{'teacher on the texts (limit)':<33} {results[0].teacher_accuracy:>14.1%}")
     notes = [f"{result.name}: {text}" for result in results for text in result.warnings]
@@ -327,7 +356,7 @@ def write_report(report: DemoReport, path, command: str, settings: dict) -> None
     import sklearn
     import torch
 
-    from . import __version__
+    from ._version import __version__
 
     record = {
         "schema": 1,  # the layout of the benchmarks' result files (benchmarks/results.py)

@@ -313,3 +313,45 @@ def test_help_explains_every_option(command):
     }[command]
     for option in expected:
         assert option in help_text
+
+
+def _fit_arguments(numeric_pairs, out, *extra):
+    pairs = str(numeric_pairs / "pairs.csv")
+    return ["fit", "--pairs", pairs, "--out", str(out), "--max-epochs", "2", *extra]
+
+
+def test_fit_shows_progress_on_a_terminal_by_default(numeric_pairs, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(_fit_arguments(numeric_pairs, tmp_path / "model")) == 0
+    assert "2/2" in capsys.readouterr().err  # the bar over epochs, finished
+
+
+def test_fit_quiet_shows_no_progress_even_on_a_terminal(
+    numeric_pairs, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(_fit_arguments(numeric_pairs, tmp_path / "model", "--quiet")) == 0
+    captured = capsys.readouterr()
+    assert "2/2" not in captured.err
+    assert "saved to" in captured.out  # the summary lines stay
+
+
+def test_fit_into_a_pipe_shows_no_progress_by_default(numeric_pairs, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert main(_fit_arguments(numeric_pairs, tmp_path / "model")) == 0
+    assert "2/2" not in capsys.readouterr().err
+
+
+def test_fit_says_what_the_bert_alias_resolves_to(numeric_pairs, tmp_path, capsys):
+    arguments = _fit_arguments(numeric_pairs, tmp_path / "model", "--teacher", "bert", "--quiet")
+    assert main(arguments) == 0
+    assert "teacher 'bert' = all-MiniLM-L6-v2" in capsys.readouterr().out
+
+
+def test_predict_with_a_missing_model_folder_says_no_such_folder(numeric_pairs, tmp_path, capsys):
+    file = str(numeric_pairs / "item0.npy")
+    missing = str(tmp_path / "no-model-here")
+    assert main(["predict", "--model", missing, "--labels", "red,green", file]) == 1
+    error = capsys.readouterr().err
+    assert f"--model {missing!r}: no such folder" in error
+    assert "nowhere" not in error

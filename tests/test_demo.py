@@ -1,6 +1,7 @@
 """The offline demo, ``python -m cwcl_sk demo``, and its spoken-commands corpus."""
 
 import doctest
+import re
 import subprocess
 import sys
 
@@ -9,7 +10,8 @@ import pytest
 
 from cwcl_sk.__main__ import build_parser, main
 from cwcl_sk.datasets import INTENTS, TEST_VOICES, TRAIN_VOICES, commands, make_spoken_commands
-from cwcl_sk.demo import CONFIGURATIONS, DemoResult, format_table, run_demo
+from cwcl_sk.demo import CONFIGURATIONS, DemoResult, format_row, format_table, run_demo
+from cwcl_sk.kernels import DEFAULT_KERNEL
 
 
 @pytest.fixture
@@ -114,3 +116,33 @@ def test_module_entry_point_runs():
         [sys.executable, "-m", "cwcl_sk", "--help"], capture_output=True, text=True, check=True
     )
     assert "demo" in completed.stdout
+
+
+def test_demo_labels_each_bar_and_prints_each_row_as_it_finishes(capsys):
+    report = run_demo(data="digits", max_epochs=2, random_state=0, verbose=1)
+    captured = capsys.readouterr()
+    for number, (name, _) in enumerate(CONFIGURATIONS, start=1):
+        assert f"[{number}/{len(CONFIGURATIONS)}] {name}:" in captured.out
+        # Its own bar over the 2 epochs, labelled with its name (tqdm may skip the final
+        # redraw of a bar it then erases, so the count shown varies).
+        assert re.search(rf"{re.escape(name)}: +\d+%\|.*\| \d/2 \[", captured.err)
+    assert "loading the teacher" in captured.out.split("[2/")[0]  # said before the first fit
+    assert "epochs:" not in captured.err  # no anonymous bars from the loop
+    rows = [line for line in captured.out.splitlines() if line.startswith(report[0].name + " ")]
+    assert rows and rows[0] == format_row(report[0])
+    # Each row comes out before the next configuration starts.
+    assert captured.out.index(rows[0]) < captured.out.index(f"[2/{len(CONFIGURATIONS)}]")
+
+
+def test_demo_names_the_resolved_teacher_and_explains_the_columns(capsys):
+    assert main(["demo", "--data", "digits", "--epochs", "1", "--verbose", "0"]) == 0
+    output = capsys.readouterr().out
+    assert "Teacher: 'minilm' = all-MiniLM-L6-v2" in output
+    assert "text R@1: paired retrieval" in output
+    assert "zero-shot acc.: share of the test inputs" in output
+
+
+def test_demo_help_names_the_default_kernel_correctly():
+    help_text = " ".join(_demo_help().split())
+    assert f"the default {DEFAULT_KERNEL} kernel" in help_text
+    assert "default exp kernel" not in help_text

@@ -93,6 +93,12 @@ from dataclasses import dataclass
 from torch import nn
 
 from ..inputs import FeatureInputs, LogMelInputs
+from ._loading import (
+    hub_offline_when_unreachable,
+    offline,
+    offline_hint,
+    require_cached_when_offline,
+)
 from .students.audio import (
     build_hubert,
     build_mel_cnn,
@@ -203,6 +209,12 @@ STUDENTS["text"] = STUDENTS["bert"]
 
 _TEACHER_OPTIONS = {"batch_size"}
 
+_OFFLINE_TEACHERS = (
+    "Offline, use teacher='minilm' (bundled), a local folder, a SentenceTransformer instance, "
+    "or teacher='precomputed' with embeddings as y; or run once with network access to fill "
+    "the cache."
+)
+
 
 def _check_options(options: dict, allowed, prefix: str, what: str) -> None:
     unknown = sorted(set(options) - set(allowed))
@@ -247,6 +259,8 @@ def make_teacher(teacher, options: dict, device="cpu") -> FrozenTeacher:
             return ImageTeacher(teacher, batch_size=batch_size, device=device)
         else:
             source = name = teacher
+        if source is not None:
+            require_cached_when_offline(source, "teacher", _OFFLINE_TEACHERS)
         loader = sentence_transformer_loader(source, str(device))
         return SentenceTransformerTeacher(loader, name, batch_size=batch_size, device=device)
     if _is_sentence_transformer(teacher):
@@ -339,9 +353,27 @@ def make_student(student, data, output_dim: int, options: dict) -> nn.Module:
         return copy.deepcopy(student)
     entry = STUDENTS[student]
     build_options = {key: value for key, value in options.items() if key not in entry.input_options}
-    encoder = entry.build(data, output_dim, **build_options)
+    if _build_options(entry) is not None:  # not a transformers student: nothing to download
+        encoder = entry.build(data, output_dim, **build_options)
+    else:
+        encoder = _build_from_checkpoint(entry, data, output_dim, build_options)
     if options.get("trainable_layers") == 0:
         # Every layer frozen: a probe of the pooled features, whose head must learn even when
         # the encoder is as wide as the teacher (see EmbeddingModel).
         encoder.needs_projection = True
     return encoder
+
+
+def _build_from_checkpoint(entry: StudentEntry, data, output_dim: int, options: dict):
+    """Build a transformers student; offline, a checkpoint not in the cache fails at once."""
+    try:
+        with hub_offline_when_unreachable():
+            return entry.build(data, output_dim, **options)
+    except FileNotFoundError:
+        raise  # a local folder that is not there: no hub involved
+    except OSError as error:
+        if not offline():
+            raise
+        # The student's own message says what to pass instead; add why the hub was not asked.
+        hint = offline_hint()
+        raise OSError(f"{error}\nOnly local folders and the cache were used: {hint}.") from error

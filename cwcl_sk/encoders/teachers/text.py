@@ -80,7 +80,7 @@ def _load_sentence_transformer(name_or_path: str, device: str):
             model = SentenceTransformer(
                 str(Path(name_or_path).expanduser()) if is_local else name_or_path,
                 device=str(device),
-                local_files_only=offline(),
+                local_files_only=is_local or offline(),
             )
     except Exception as error:
         if is_local:
