@@ -107,3 +107,7 @@ def test_identical_embeddings_are_named_with_the_learning_rate_when_inputs_are_s
     (message,) = messages([6.0, 5.0], embeddings=np.ones((4, 3)), input_magnitude=3.0)
     assert "nearly one embedding" in message
     assert "learning_rate (now 0.001)" in message
+
+
+def test_loss_near_but_not_at_the_floor_is_not_called_a_collapse():
+    assert messages([5.0, math.log(16) * 1.005]) == []

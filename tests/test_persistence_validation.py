@@ -51,9 +51,12 @@ def test_untampered_folder_loads(folder):
     CWCLAligner.load(folder)
 
 
+def truncate(path, n_bytes):
+    path.write_bytes(path.read_bytes()[:n_bytes])
+
+
 def test_truncated_json_names_the_file(folder):
-    path = folder / "fitted.json"
-    path.write_text(path.read_text()[:40])
+    truncate(folder / "fitted.json", 40)
     with pytest.raises(ValueError, match=r"fitted\.json: not valid JSON .* line \d"):
         CWCLAligner.load(folder)
 
@@ -135,8 +138,7 @@ def test_nan_weights_name_the_tensor(folder):
 
 
 def test_truncated_weights_file_names_the_file(folder):
-    path = folder / "student.safetensors"
-    path.write_bytes(path.read_bytes()[:100])
+    truncate(folder / "student.safetensors", 100)
     with pytest.raises(ValueError, match=r"student\.safetensors: not a readable safetensors"):
         CWCLAligner.load(folder)
 
