@@ -17,6 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._display import ReadableReprMixin
+from ._fingerprint import pairs_fingerprint
 from ._nested_params import NestedParamsMixin
 from ._output import EmbeddingOutputMixin
 from ._pairs import as_candidates, merge_candidates, n_entries, split_pairs
@@ -26,10 +27,16 @@ from ._validation import (
     Interval,
     Requires,
     StrOptions,
+    check_choice,
     validate_parameters,
 )
 from .callbacks import Callback, Checkpoint, TargetStatistics
-from .diagnostics import warn_if_collapsed
+from .diagnostics import (
+    check_pairs_learnable,
+    looks_collapsed,
+    warn_if_collapsed,
+    warn_if_degenerate,
+)
 from .distributed import (
     broadcast_object,
     is_distributed,
@@ -43,13 +50,16 @@ from .kernels import DEFAULT_KERNEL, resolve_kernel
 from .metrics import recall_at_k
 from .objective import BatchLoss
 from .persistence import (
+    CheckpointRecords,
+    check_optimizer_state,
+    differing_parameters,
     encode_parameters,
     load_student_weights,
     placeholder_inputs,
     read_checkpoint,
+    read_config,
     read_model,
     register_estimator,
-    write_checkpoint,
     write_model,
 )
 from .schedules import LR_SCHEDULES, LearningRateSchedule
@@ -73,6 +83,28 @@ __all__ = ["CWCLAligner"]
 
 _LOSSES = ("cwcl", "clip")
 _DIRECTIONS = ("both", "student_to_teacher", "teacher_to_student")
+_RESUME_MISMATCH = ("raise", "warn", "allow")
+# Settings that say how long, where and how verbosely to train, not what is learned: a resumed
+# run may change them (max_epochs to train longer). random_state is here because the
+# checkpoint's own seed continues; a different validation split shows in the pairs.
+_RUN_SETTINGS = frozenset(
+    {
+        "max_epochs",
+        "verbose",
+        "device",
+        "precision",
+        "num_workers",
+        "cache_dir",
+        "callbacks",
+        "checkpoint_dir",
+        "checkpoint_every",
+        "warm_start",
+        "early_stopping",
+        "patience",
+        "random_state",
+        "teacher__batch_size",
+    }
+)
 
 
 @register_estimator
@@ -393,7 +425,7 @@ default="capped-exp"
 
     # -- fitting -----------------------------------------------------------------------------
 
-    def fit(self, X, y, *, validation_data=None, resume_from=None):
+    def fit(self, X, y, *, validation_data=None, resume_from=None, resume_mismatch="raise"):
         """Train the student on the pairs (X[i], y[i]).
 
         Parameters
@@ -409,7 +441,14 @@ default="capped-exp"
         resume_from : str or path-like, optional
             A checkpoint folder (see ``checkpoint_dir``): training continues from its weights,
             optimiser state and epoch count up to ``max_epochs``, exactly as the interrupted
-            run would have.
+            run would have. The checkpoint records a fingerprint of its training pairs and
+            its settings: other pairs (or another order or validation split) or other
+            training parameters (batch size, learning rate, loss, kernel, ...; not
+            ``max_epochs``, ``device`` and other run settings) are refused.
+        resume_mismatch : {"raise", "warn", "allow"}, default="raise"
+            What a resume whose pairs or training parameters differ from the checkpoint's
+            does: raise a ``ValueError`` naming the differences, warn and continue, or
+            continue silently.
 
         Returns
         -------
@@ -426,11 +465,17 @@ default="capped-exp"
                 self._check_parameters()
                 self._set_training_data(X, y, validation_data)
                 return self._train(self.max_epochs, self._schedule(len(self.history_) + 1))
+        check_choice("resume_mismatch", resume_mismatch, _RESUME_MISMATCH)
         with self._interruptible(fresh=True):
             self._initialise(X, y, validation_data)
             n_epochs = self.max_epochs
             if resume_from is not None:
-                self.load_checkpoint(resume_from)
+                try:
+                    self.load_checkpoint(resume_from, mismatch=resume_mismatch)
+                except Exception:
+                    # Not a model that looks fitted but was never trained.
+                    self._forget_fit()
+                    raise
                 n_epochs = self.max_epochs - len(self.history_)
                 if n_epochs <= 0:
                     del self._training_data
@@ -491,7 +536,8 @@ default="capped-exp"
         """Drop everything learned (attributes ending in ``_``, and private training state)."""
         for name in list(vars(self)):
             learned = name.endswith("_") and not name.startswith("__")
-            if learned or name in ("_logit_scale", "_base_seed", "_training_data"):
+            private = ("_logit_scale", "_base_seed", "_training_data", "_pairs_fingerprint")
+            if learned or name in private:
                 delattr(self, name)
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -523,6 +569,7 @@ default="capped-exp"
         data = inputs.prepare(X, "X")
         uniques, unique_embeddings, inverse = self._encode_pairs(teacher, y, "y")
         check_same_length(n_entries(data, "X"), len(inverse))
+        check_pairs_learnable(len(inverse), self.batch_size)
         self._check_kernel_matrix(len(inverse))
 
         init_seed, self._base_seed = (int(seed) for seed in random.randint(2**31 - 1, size=2))
@@ -553,6 +600,8 @@ default="capped-exp"
                 teacher_embeddings, self.kernel, self.batch_size, random, warn=is_main_process()
             )
         self._training_data = (data, teacher_embeddings, self._validation_set(validation))
+        # Recorded in checkpoints, so that a resume can tell other pairs.
+        self._pairs_fingerprint = pairs_fingerprint(data, y)
 
     def _set_training_data(self, X, y, validation_data, allow_split: bool = True) -> None:
         random = check_random_state(self._base_seed)
@@ -563,11 +612,13 @@ default="capped-exp"
         self.teacher_.cache_dir = self.cache_dir
         uniques, unique_embeddings, inverse = self._encode_pairs(self.teacher_, y, "y")
         check_same_length(n_entries(data, "X"), len(inverse))
+        check_pairs_learnable(len(inverse), self.batch_size)
         self._check_kernel_matrix(len(inverse))
         self.candidates_, self.candidate_embeddings_ = merge_candidates(
             self.candidates_, self.candidate_embeddings_, uniques, unique_embeddings
         )
         self._training_data = (data, unique_embeddings[inverse], self._validation_set(validation))
+        self._pairs_fingerprint = pairs_fingerprint(data, y)
 
     def _validation_set(self, validation) -> ValidationSet | None:
         if validation is None:
@@ -690,6 +741,7 @@ default="capped-exp"
             self.direction,
             self.temperature_ if self._logit_scale is None else self._logit_scale,
         )
+        epochs_before = len(self.history_)
         try:
             self.stop_reason_ = run_epochs(
                 state,
@@ -711,6 +763,8 @@ default="capped-exp"
                 num_workers=self.num_workers,
                 learning_rate=learning_rate,
             )
+            if is_main_process():
+                self._warn_if_degenerate(data, inputs, self.history_[epochs_before:])
         finally:
             # The training pairs are not part of the fitted state (pickles stay small).
             del self._training_data
@@ -718,17 +772,46 @@ default="capped-exp"
             self._sync_temperature()
         return self
 
+    def _warn_if_degenerate(self, data, inputs, records: list) -> None:
+        """Warn when the training just ended learned nothing or went backwards."""
+        n_pairs = n_entries(data, "X")
+        n_sampled = min(n_pairs, 64)  # a few inputs tell whether outputs collapsed
+        embeddings = embed_in_batches(
+            self.student_,
+            data,
+            inputs.collate,
+            n_sampled,
+            n_sampled,
+            self.device_,
+            precision=inference_precision(self.precision, self.device_),
+        )
+        statistics = getattr(self, "target_statistics_", None)
+        warn_if_degenerate(
+            records,
+            embeddings,
+            n_pairs=n_pairs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            input_magnitude=_magnitude(data) if inputs.kind == "features" else None,
+            targets_collapsed=statistics is not None and looks_collapsed(statistics),
+        )
+
     # -- persistence -------------------------------------------------------------------------
 
     def save(self, directory):
         """Write the fitted aligner to a folder: JSON settings and safetensors weights.
 
         Nothing is pickled, so loading a folder from an untrusted source runs no code. The
-        teacher is saved by name (alias or path) and reloaded from it.
+        teacher is saved by name (alias or path) and reloaded from it. The folder is written
+        whole: into a fresh temporary folder beside it, which then takes its name, so an
+        interrupted save leaves no partial folder, and an earlier saved model there is
+        swapped for the new one in one step (on Linux; elsewhere it is moved aside first).
+        Nothing is written through a symbolic link.
 
         Parameters
         ----------
         directory : str or path-like
+            A new folder, an empty one, or a folder saved before (it is replaced).
 
         Returns
         -------
@@ -738,11 +821,17 @@ default="capped-exp"
         ------
         TypeError
             When the teacher or the student is a model object; pickle the estimator instead.
+        ValueError
+            When ``directory`` is a symbolic link, a file, or a folder with other contents.
 
         See Also
         --------
         CWCLAligner.load
         """
+        return self._write(directory, checkpoint=False)
+
+    def _write(self, directory, checkpoint: bool) -> Path:
+        """Save, with the records resuming needs when ``checkpoint``."""
         if not is_main_process():
             # Under torchrun every rank holds the same model; one writer avoids torn files.
             return Path(directory)
@@ -762,7 +851,15 @@ default="capped-exp"
                 f"Parameters {skipped} cannot be written as JSON and are saved as their "
                 "defaults; they only matter for further training.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
+            )
+        records = None
+        if checkpoint:
+            records = CheckpointRecords(
+                optimizer_state=self.optimizer_.state_dict(),
+                epochs_done=len(self.history_),
+                base_seed=self._base_seed,
+                pairs_fingerprint=getattr(self, "_pairs_fingerprint", None),
             )
         return write_model(
             directory,
@@ -779,13 +876,16 @@ default="capped-exp"
             student=self.student_,
             candidates=self.candidates_,
             candidate_embeddings=self.candidate_embeddings_,
+            checkpoint=records,
         )
 
     def save_checkpoint(self, directory):
         """Save the aligner plus what resuming needs: the optimiser state and the epoch count.
 
         The :class:`~cwcl_sk.callbacks.Checkpoint` callback (``checkpoint_dir``) calls it;
-        resume with ``fit(X, y, resume_from=directory)``.
+        resume with ``fit(X, y, resume_from=directory)``. The checkpoint also records a
+        fingerprint of the training pairs, so that a resume can tell other data. It is
+        written whole, as :meth:`save` writes.
 
         Parameters
         ----------
@@ -795,31 +895,42 @@ default="capped-exp"
         -------
         directory : pathlib.Path
         """
-        directory = self.save(directory)
-        if is_main_process():
-            write_checkpoint(
-                directory, self.optimizer_.state_dict(), len(self.history_), self._base_seed
-            )
-        return directory
+        return self._write(directory, checkpoint=True)
 
-    def load_checkpoint(self, directory):
+    def load_checkpoint(self, directory, *, mismatch="raise"):
         """Load a checkpoint's weights, optimiser state, history and seed into this aligner.
 
         ``fit(X, y, resume_from=directory)`` initialises the aligner on ``(X, y)`` and calls
         it, as skorch's ``load_params``. Tensors are read with safetensors and
-        ``torch.load(weights_only=True)``: no code runs.
+        ``torch.load(weights_only=True)``: no code runs. Every record is checked before
+        anything is loaded, so a damaged checkpoint leaves the aligner as it was.
 
         Parameters
         ----------
         directory : str or path-like
             Written by :meth:`save_checkpoint` for an aligner of the same settings.
+        mismatch : {"raise", "warn", "allow"}, default="raise"
+            What to do when the checkpoint was trained on other pairs than this aligner's
+            last fit, or with other training parameters (see ``fit``'s ``resume_mismatch``).
 
         Returns
         -------
         self : CWCLAligner
+
+        Raises
+        ------
+        FileNotFoundError, ValueError
+            For a missing or damaged file, naming the file and the field, or (with
+            ``mismatch="raise"``) for other pairs or settings, naming them.
         """
         check_is_fitted(self, "student_")
+        check_choice("mismatch", mismatch, _RESUME_MISMATCH)
+        directory = Path(directory)
+        config = read_config(directory)
         fitted, training, optimizer_state = read_checkpoint(directory, self.device_)
+        self._check_resume_matches(directory, config["parameters"], training, mismatch)
+        groups = [group["params"] for group in self.optimizer_.param_groups]
+        check_optimizer_state(optimizer_state, groups, directory / "optimizer.pt")
         load_student_weights(self.student_, directory)
         self.optimizer_.load_state_dict(optimizer_state)
         self.history_[:] = fitted["history_"]
@@ -830,9 +941,42 @@ default="capped-exp"
             self._logit_scale.set_temperature(self.temperature_)
         return self
 
+    def _check_resume_matches(self, directory, saved_parameters, training, mismatch) -> None:
+        """Refuse (or warn about) a checkpoint of other pairs or other training parameters."""
+        if mismatch == "allow":
+            return
+        current, _ = encode_parameters(self.get_params(deep=False))
+        differences = [
+            f"{name}={saved!r} there, {here!r} here"
+            for name, (saved, here) in differing_parameters(
+                saved_parameters, current, _RUN_SETTINGS
+            ).items()
+        ]
+        saved_pairs = training["pairs_fingerprint"]
+        pairs = getattr(self, "_pairs_fingerprint", None)
+        if saved_pairs is not None and pairs is not None and saved_pairs != pairs:
+            differences.append(
+                "the training pairs (other pairs, another order, or another validation split "
+                "from validation_fraction or random_state)"
+            )
+        if not differences:
+            return
+        message = (
+            f"resume_from: {directory} was trained differently from this fit: "
+            f"{'; '.join(differences)}. Resume with the checkpoint's pairs and settings, or "
+            "pass resume_mismatch='allow' (or 'warn') to fit to continue anyway."
+        )
+        if mismatch == "raise":
+            raise ValueError(message)
+        warnings.warn(message, UserWarning, stacklevel=4)
+
     @classmethod
     def load(cls, directory, device="cpu"):
         """Load an aligner written by :meth:`save`.
+
+        Every record is checked as it is read: a truncated or edited file, a field of the
+        wrong type, settings that do not match the weights, or tensors of the wrong shape or
+        holding NaN raise an error that names the file and the field.
 
         Parameters
         ----------
@@ -845,6 +989,11 @@ default="capped-exp"
         aligner : CWCLAligner
             Fitted: ``transform``, ``predict``, ``score`` and ``embed_teacher`` work, and
             training can continue with ``partial_fit``.
+
+        Raises
+        ------
+        FileNotFoundError, ValueError
+            Naming the file and the field.
         """
         saved = read_model(directory)
         aligner = cls(**{**saved.parameters, "device": device})
@@ -853,7 +1002,10 @@ default="capped-exp"
 
     def _restore_fitted(self, fitted: dict, candidate_embeddings, directory) -> None:
         """Rebuild the fitted state from saved records (used by :meth:`load`)."""
-        self._check_parameters()
+        try:
+            self._check_parameters()
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{Path(directory) / 'config.json'}: {error}") from error
         self.device_ = resolve_device(self.device)
         self.teacher_ = make_teacher(self.teacher, self._options("teacher__"), self.device_)
         inputs = self._student_inputs()
@@ -989,3 +1141,8 @@ default="capped-exp"
 
 def _is_matrix(kernel) -> bool:
     return isinstance(kernel, np.ndarray | torch.Tensor)
+
+
+def _magnitude(features) -> float:
+    """The largest absolute value of prepared feature rows (for the degenerate-fit warning)."""
+    return float(np.max(np.abs(features))) if np.size(features) else 0.0

@@ -7,11 +7,12 @@ A callback subclasses :class:`Callback` and overrides the hooks it needs. Callba
 
 from __future__ import annotations
 
-import shutil
+import os
 from pathlib import Path
 
 from sklearn.base import BaseEstimator
 
+from ._folders import check_writable_folder, move_into_place, remove_entry
 from .diagnostics import batch_target_statistics
 
 __all__ = [
@@ -136,18 +137,20 @@ def _write_whole(save, folder: Path) -> None:
     """``save(folder)``, written beside it first and renamed into place when complete.
 
     An interrupted or failed write (Ctrl-C, a full disk) leaves no torn checkpoint that a
-    resume would trust: only complete folders ever carry the final name.
+    resume would trust: only complete folders ever carry the final name. A checkpoint of the
+    same epoch from an earlier run is swapped out, and links are removed, never followed.
     """
     partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    if os.path.lexists(partial):
+        remove_entry(partial)  # left by a write that was killed
+    check_writable_folder(folder, "checkpoint_dir", lambda _: True)
     try:
         save(partial)
+        move_into_place(partial, folder)
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        if os.path.lexists(partial):
+            remove_entry(partial)
         raise
-    if folder.exists():
-        shutil.rmtree(folder)  # an earlier run's checkpoint of the same epoch
-    partial.rename(folder)
 
 
 class EarlyStopping(Callback):

@@ -1,8 +1,9 @@
-"""Diagnostics of CWCL targets: see a collapsing configuration before training on it.
+"""Diagnostics: see a configuration that cannot learn before training, and say so after.
 
 When soft targets spread over most of a batch, the loss starts at its floor (about log N)
 and the student can learn nothing: the paper's linear kernel does this with modern sentence
-encoders. These statistics describe a target matrix in three numbers.
+encoders. These statistics describe a target matrix in three numbers. After training,
+:func:`degenerate_training_messages` names a run that learned nothing or went backwards.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from .objective import batch_targets, is_kernel_matrix
 
 __all__ = [
     "batch_target_statistics",
+    "check_pairs_learnable",
+    "degenerate_training_messages",
     "kernel_diagnostics",
     "looks_collapsed",
     "target_statistics",
     "warn_if_collapsed",
+    "warn_if_degenerate",
 ]
 
 
@@ -191,3 +195,129 @@ def _sharper_options(kernel) -> str:
     return (
         f"kernel={DEFAULT_KERNEL!r}, kernel='perplexity', MixtureKernel(alpha=0.5), or loss='clip'"
     )
+
+
+def check_pairs_learnable(n_pairs: int, batch_size: int) -> None:
+    """Refuse ``batch_size=1``, and warn about a single pair: neither can learn anything.
+
+    A batch of one pair has no negatives, so its loss is 0 whatever the weights are.
+    ``batch_size=1`` is a setting that never learns, so it raises; a single pair is data (a
+    tiny fold, the last scrap of a stream), so it warns and training goes ahead.
+
+    Parameters
+    ----------
+    n_pairs : int
+        Training pairs (after any validation pairs are held out).
+    batch_size : int
+
+    Raises
+    ------
+    ValueError
+        For ``batch_size`` below 2, saying what to change.
+    """
+    if int(batch_size) < 2:
+        raise ValueError(
+            f"batch_size={batch_size}: a contrastive batch of 1 pair has no negatives, so "
+            "the loss is 0 and the student learns nothing. Use batch_size >= 2 (32 to 256 "
+            "is typical)."
+        )
+    if n_pairs < 2:
+        warnings.warn(
+            f"X and y hold {n_pairs} sample pair(s) to train on (after any validation pairs "
+            "are held out): a pair learns by being told apart from the others, so the loss "
+            "is 0 and the student learns nothing. Train on at least 2 pairs (many more in "
+            "practice).",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def _training_loss_floor(n_pairs: int, batch_size: int) -> float:
+    """The loss of a student that tells no pair of a batch apart: log of the batch size."""
+    n_batches = math.ceil(n_pairs / batch_size)
+    return math.log(n_pairs / n_batches)  # batches are of near-equal sizes
+
+
+def degenerate_training_messages(
+    records: list,
+    embeddings: np.ndarray,
+    *,
+    n_pairs: int,
+    batch_size: int,
+    learning_rate: float,
+    input_magnitude: float | None = None,
+    targets_collapsed: bool = False,
+) -> list[str]:
+    """What went wrong in a training run that learned nothing or went backwards.
+
+    Parameters
+    ----------
+    records : list of dict
+        The history records of the run (``train_loss`` each).
+    embeddings : ndarray of shape (n_sampled, dim)
+        The trained student's embeddings of some training inputs.
+    n_pairs, batch_size : int
+        Training pairs and the contrastive batch size.
+    learning_rate : float
+    input_magnitude : float, optional
+        The largest absolute input value, for feature rows.
+    targets_collapsed : bool, default=False
+        The CWCL targets were already found near uniform (and warned about) before training:
+        a loss at its floor is then the kernel's doing.
+
+    Returns
+    -------
+    messages : list of str
+        Empty for a run that looks healthy. Checked: the student maps every input to nearly
+        one point; the loss ends at its floor, log of the batch size (the loss of a student
+        that tells no pair apart), to within 0.1%; the loss ends above where it began.
+    """
+    messages = []
+    rows = embeddings.astype(np.float64)
+    spread = float(np.linalg.norm(rows - rows.mean(axis=0), axis=1).mean()) if len(rows) else 1.0
+    if len(rows) >= 2 and not spread > 1e-3:
+        advice = (
+            f"Try a lower learning_rate (now {learning_rate:g}), and check that the inputs "
+            "are scaled to values around 1."
+        )
+        if input_magnitude is not None and not 1e-6 < input_magnitude < 1e6:
+            advice = (
+                f"Its inputs reach {input_magnitude:.1e} in magnitude: scale them to values "
+                "around 1 (e.g. sklearn.preprocessing.StandardScaler)."
+            )
+        messages.append(
+            f"The trained student maps all {len(rows)} training inputs it was checked on to "
+            f"nearly one embedding (mean distance to their mean {spread:.1e}), so it tells "
+            f"nothing apart. {advice}"
+        )
+    losses = [record["train_loss"] for record in records]
+    if not losses:
+        return messages
+    floor = _training_loss_floor(n_pairs, min(int(batch_size), n_pairs))
+    # Pinned to the floor, not near it: a short run of a small model that has barely
+    # started to learn ends within a percent of it, a collapsed one within rounding.
+    if floor > 0 and not targets_collapsed and abs(losses[-1] - floor) <= 1e-3 * floor:
+        messages.append(
+            f"The training loss ended at {losses[-1]:.4f}, the loss of a student that tells no "
+            f"pair of a batch apart (log of the batch size, {floor:.4f}): the model collapsed, "
+            "or its pairs cannot be told apart (all teacher-side items alike). "
+            f"Try a lower learning_rate (now {learning_rate:g}), warmup_fraction=0.1, or "
+            "lr_schedule='cosine'."
+        )
+    if len(losses) >= 2 and losses[-1] > losses[0]:
+        messages.append(
+            f"The training loss rose over the run, from {losses[0]:.4f} (epoch "
+            f"{records[0]['epoch']}) to {losses[-1]:.4f} (epoch {records[-1]['epoch']}). Try a "
+            f"lower learning_rate (now {learning_rate:g}), warmup_fraction=0.1 or "
+            "lr_schedule='cosine'; for a pretrained student, a smaller rate still (1e-5)."
+        )
+    return messages
+
+
+def warn_if_degenerate(records: list, embeddings: np.ndarray, **context) -> list[str]:
+    """Warn with each of :func:`degenerate_training_messages` (same arguments); return them."""
+    messages = degenerate_training_messages(records, embeddings, **context)
+    for message in messages:
+        # Above: the estimator's _warn_if_degenerate, its _train and fit; then the caller.
+        warnings.warn(message, UserWarning, stacklevel=5)
+    return messages

@@ -307,6 +307,110 @@ TABLE = [
 ]  # fmt: skip
 
 
+def saved_folder(edit=None, checkpoint=False):
+    """A fitted aligner saved to a fresh folder, then ``edit(folder)`` applied to tamper."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp()) / "model"
+    aligner = fitted_features_aligner()
+    aligner.save_checkpoint(folder) if checkpoint else aligner.save(folder)
+    if edit is not None:
+        edit(folder)
+    return folder
+
+
+def edit_json(name, edit):
+    def tamper(folder):
+        path = folder / name
+        record = __import__("json").loads(path.read_text())
+        edit(record)
+        path.write_text(__import__("json").dumps(record))
+
+    return tamper
+
+
+def truncate(name):
+    def tamper(folder):
+        path = folder / name
+        path.write_bytes(path.read_bytes()[:40])
+
+    return tamper
+
+
+def poison_weights(folder):
+    from safetensors.torch import load_file, save_file
+
+    path = folder / "student.safetensors"
+    tensors = load_file(str(path))
+    name = next(iter(tensors))
+    tensors[name] = torch.full_like(tensors[name], float("nan"))
+    save_file(tensors, str(path))
+
+
+def load_tampered(edit):
+    return lambda: CWCLAligner.load(saved_folder(edit))
+
+
+def resume_from_checkpoint(X=FEATURES, y=EMBEDDINGS, resume_mismatch="raise", **params):
+    return lambda: CWCLAligner(teacher="precomputed", **{**FAST, **params}).fit(
+        X, y, resume_from=saved_folder(checkpoint=True), resume_mismatch=resume_mismatch
+    )
+
+
+def save_to_link():
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp())
+    (folder / "real").mkdir()
+    (folder / "link").symlink_to(folder / "real")
+    fitted_features_aligner().save(folder / "link")
+
+
+def save_over_other_files():
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp())
+    (folder / "notes.txt").write_text("not a model")
+    fitted_features_aligner().save(folder)
+
+
+# Saved folders and checkpoints: each mistake names the file and the field.
+TABLE += [
+    BadInput("truncated fitted.json", load_tampered(truncate("fitted.json")), ValueError,
+             ("fitted.json", "not valid JSON")),
+    BadInput("missing field in fitted.json",
+             load_tampered(edit_json("fitted.json", lambda record: record.pop("embedding_dim_"))),
+             ValueError, ("fitted.json", "'embedding_dim_'", "missing")),
+    BadInput("field of the wrong type in fitted.json",
+             load_tampered(edit_json("fitted.json", lambda record: record.update(
+                 temperature_="hot"))), ValueError, ("fitted.json", "'temperature_'")),
+    BadInput("saved folder of another format version",
+             load_tampered(edit_json("config.json", lambda record: record.update(
+                 format_version=99))), ValueError, ("config.json", "format_version", "99")),
+    BadInput("saved settings that do not match the saved weights",
+             load_tampered(edit_json("config.json", lambda record: record["parameters"].update(
+                 student__hidden_sizes={"value": [8], "tuple": True}))), ValueError,
+             ("student.safetensors", "shape", "do not belong together")),
+    BadInput("NaN in saved weights", load_tampered(poison_weights), ValueError,
+             ("student.safetensors", "NaN")),
+    BadInput("truncated weights file", load_tampered(truncate("student.safetensors")),
+             ValueError, ("student.safetensors", "not a readable safetensors file")),
+    BadInput("save() to a symbolic link", save_to_link, ValueError,
+             ("directory", "symbolic link")),
+    BadInput("save() into a folder of other files", save_over_other_files, ValueError,
+             ("directory", "other contents")),
+    BadInput("resume_from with other training pairs",
+             resume_from_checkpoint(X=FEATURES[::-1], y=EMBEDDINGS[::-1]), ValueError,
+             ("resume_from", "training pairs", "resume_mismatch")),
+    BadInput("resume_from with another batch_size", resume_from_checkpoint(batch_size=4),
+             ValueError, ("resume_from", "batch_size=8 there, 4 here")),
+    BadInput("unknown resume_mismatch", resume_from_checkpoint(resume_mismatch="maybe"),
+             ValueError, ("resume_mismatch", "'allow'")),
+    BadInput("batch_size=1 (no negatives)", fit_features(batch_size=1), ValueError,
+             ("batch_size=1", "no negatives", ">= 2")),
+]  # fmt: skip
+
+
 ERRORS = [row for row in TABLE if not issubclass(row.error, Warning)]
 WARNINGS = [row for row in TABLE if issubclass(row.error, Warning)]
 

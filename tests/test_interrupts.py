@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils.validation import check_is_fitted
 
-import cwcl_sk.aligner
+import cwcl_sk.persistence
 from cwcl_sk import CWCLAligner, ZeroShotClassifier
 from cwcl_sk.callbacks import Callback
 
@@ -146,14 +146,14 @@ def test_interrupt_in_an_epoch_end_callback_keeps_that_epoch(paired_features):
 
 def test_interrupted_checkpoint_write_leaves_no_torn_folder(paired_features, tmp_path, monkeypatch):
     X, teacher_embeddings = paired_features
-    write_checkpoint = cwcl_sk.aligner.write_checkpoint
+    write_checkpoint_files = cwcl_sk.persistence._write_checkpoint_files
 
-    def interrupted_in_epoch_two(directory, optimizer_state, epochs_done, base_seed):
-        if epochs_done == 2:
+    def interrupted_in_epoch_two(directory, checkpoint):
+        if checkpoint.epochs_done == 2:
             raise KeyboardInterrupt  # after the weights were written, before the optimiser
-        write_checkpoint(directory, optimizer_state, epochs_done, base_seed)
+        write_checkpoint_files(directory, checkpoint)
 
-    monkeypatch.setattr(cwcl_sk.aligner, "write_checkpoint", interrupted_in_epoch_two)
+    monkeypatch.setattr(cwcl_sk.persistence, "_write_checkpoint_files", interrupted_in_epoch_two)
     aligner = precomputed_aligner(checkpoint_dir=tmp_path)
     with pytest.warns(RuntimeWarning, match="end of epoch 2"), pytest.raises(KeyboardInterrupt):
         aligner.fit(X, teacher_embeddings)
