@@ -1,7 +1,9 @@
 """Latency of an exported ZeroShotClassifier in onnxruntime beside PyTorch, on one CPU thread.
 
-    python benchmarks/onnx_latency.py                 # mlp, cnn and mel-cnn (about a minute)
-    python benchmarks/onnx_latency.py --students mlp --repeats 20     # a smoke run
+Run from the repository root::
+
+    python -m benchmarks.onnx_latency --repeats 30    # mlp, cnn and mel-cnn (a minute or two)
+    python -m benchmarks.onnx_latency --students mlp --repeats 20     # a smoke run
 
 For each student a small classifier is trained on synthetic data (digit features, shape
 images, tones of three pitches), exported with :func:`cwcl_sk.export_onnx`, and timed on
@@ -15,16 +17,16 @@ each limited to one thread:
 
 Each timing is the median over ``--repeats`` runs after a warm-up, in milliseconds per input.
 The agreement of the two (largest probability difference, same predicted classes) on the
-held-out inputs is reported beside them. The result is printed and written as JSON to
-``benchmarks/results/onnx_latency.json`` (``--output`` to change).
+held-out inputs is reported beside them. The result is printed and written to
+``benchmarks/results/onnx_latency.json`` (or the folder ``--out``), in the schema of
+:mod:`benchmarks.results`; ``python -m benchmarks.tables --write`` renders it.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
+import shlex
 import statistics
 import sys
 import tempfile
@@ -38,15 +40,20 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 import torch
 
-# The repository's checkout of the library, when run from it without installing.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from cwcl_sk import CWCLAligner, ZeroShotClassifier, export_onnx, onnx_inputs
+
+from .results import RESULTS, table_lines, write_results
+from .tables import TABLES
 
 STUDENTS = ("mlp", "cnn", "mel-cnn")
 BATCH_SIZES = (1, 32)
 SAMPLING_RATE = 16000
-DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "onnx_latency.json"
+#: What each student is given, for the table.
+INPUTS = {
+    "mlp": "64 features, 256 hidden",
+    "cnn": "16x16 images",
+    "mel-cnn": "clips of 0.5 to 2 s",
+}
 
 
 def digit_features(n_samples: int, seed: int):
@@ -181,50 +188,51 @@ def time_batch(classifier, session, batch, repeats: int) -> dict:
 
 
 def main(argv=None) -> dict:
+    """Measure, write the result files and return what was written after the common fields.
+
+    Returns
+    -------
+    results : dict
+        ``{"command", "settings", "summary"}``: the settings of the run and one row per
+        student and batch size.
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", nargs="+", choices=STUDENTS, default=list(STUDENTS))
     parser.add_argument("--repeats", type=int, default=50, help="timed runs per measurement")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs per student")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON file to write")
-    arguments = parser.parse_args(argv)
-    if arguments.repeats < 1 or arguments.epochs < 1:
-        parser.error("--repeats and --epochs must be at least 1")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the result files")
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(arguments)
+    if args.repeats < 1 or args.epochs < 1:
+        parser.error(
+            f"--repeats and --epochs must be at least 1, got {args.repeats} and {args.epochs}"
+        )
 
     import onnxruntime
 
     torch.set_num_threads(1)
-    rows = [
-        row
-        for student in arguments.students
-        for row in measure(student, arguments.epochs, arguments.repeats)
-    ]
-    result = {
-        "benchmark": "onnx_latency",
-        "threads": 1,
-        "repeats": arguments.repeats,
-        "epochs": arguments.epochs,
-        "torch": torch.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
-        "rows": rows,
+    rows = [row for student in args.students for row in measure(student, args.epochs, args.repeats)]
+    results = {
+        # The arguments given to main, which are sys.argv's only when run as a script.
+        "command": shlex.join(["python", "-m", __spec__.name, *arguments]),
+        "settings": {
+            "students": args.students,
+            "inputs": {student: INPUTS[student] for student in args.students},
+            "batch_sizes": list(BATCH_SIZES),
+            "threads": 1,
+            "repeats": args.repeats,
+            "epochs": args.epochs,
+            "onnxruntime": onnxruntime.__version__,
+            # Other jobs sharing the cores slow the timings: the load says how many there were.
+            "load_average_at_end": round(os.getloadavg()[0], 2),
+        },
+        "summary": rows,
     }
-    arguments.output.parent.mkdir(parents=True, exist_ok=True)
-    arguments.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(
-        f"{'student':8} {'batch':>5} {'torch ms':>9} {'onnx ms':>8} {'speedup':>8} "
-        f"{'torch e2e':>10} {'onnx e2e':>9} {'max |dp|':>9}"
-    )
-    for row in rows:
-        print(
-            f"{row['student']:8} {row['batch_size']:5d} {row['torch_model_ms_per_input']:9.3f} "
-            f"{row['onnx_model_ms_per_input']:8.3f} {row['model_speedup']:8.2f} "
-            f"{row['torch_end_to_end_ms_per_input']:10.3f} "
-            f"{row['onnx_end_to_end_ms_per_input']:9.3f} "
-            f"{row['max_abs_probability_difference']:9.1e}"
-        )
-    print(f"written to {arguments.output}")
-    return result
+    table = "\n".join(table_lines(*TABLES["onnx-latency"].layout(results))) + "\n"
+    write_results(args.out / "onnx_latency", table, results)
+    print(table)
+    print(f"wrote {args.out / 'onnx_latency.json'}")
+    return results
 
 
 if __name__ == "__main__":

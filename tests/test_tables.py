@@ -110,3 +110,43 @@ def test_kernel_comparison_is_each_kernel_minus_cl_in_points():
     expected = round(100 * (means["CWCL exp"] - means["CL"]), 1)
     assert math.isclose(float(row[2].split(" / ")[0]), expected)
     assert row[-1].startswith(f"{100 * means['CL']:.1f} / ")
+
+
+def test_teacher_limits_table_shows_each_teacher_and_how_busy_the_machine_was():
+    text = tables.render("teacher-limits")
+    limits = json.loads((RESULTS / "teacher_limits.json").read_text())
+    for row in limits["summary"]:
+        cells = f"| {row['embedding_dim']} | {row['intent_accuracy']:.3f} | "
+        assert f'| `"{row["teacher"]}"` (' in text and cells in text
+    assert f"load average {limits['settings']['load_average_at_end']}" in text
+    assert "*Measured " in text and "`python -m benchmarks.teacher_limits`" in text
+
+
+def test_onnx_latency_table_names_a_students_inputs_on_its_first_row_only(tmp_path):
+    row = {
+        "torch_model_ms_per_input": 0.5,
+        "onnx_model_ms_per_input": 0.125,
+        "torch_end_to_end_ms_per_input": 1234.4,
+        "onnx_end_to_end_ms_per_input": 0.00321,
+        "max_abs_probability_difference": 2.5e-7,
+    }
+    result = {
+        "schema": 1,
+        "command": "python -m benchmarks.onnx_latency --repeats 3",
+        "settings": {
+            "inputs": {"mlp": "64 features"},
+            "repeats": 3,
+            "threads": 1,
+            "load_average_at_end": 1.5,
+        },
+        "provenance": {"source": "run", "date": "2026-01-01"},
+        "summary": [
+            {"student": "mlp", "batch_size": 1, **row},
+            {"student": "mlp", "batch_size": 32, **row},
+        ],
+    }
+    (tmp_path / "onnx_latency.json").write_text(json.dumps(result))
+    text = tables.render("onnx-latency", tmp_path)
+    assert "| mlp (64 features) | 1 | 0.5 | 0.125 | 1234 | 0.00321 | 2.5e-07 |" in text
+    assert "| mlp | 32 | 0.5 |" in text
+    assert "median of 3 runs after a warm-up; PyTorch and onnxruntime on 1 thread each" in text
