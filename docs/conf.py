@@ -70,11 +70,10 @@ def benchmark_tables(root: Path = ROOT) -> str:
     results = sorted((root / "benchmarks" / "results").glob("*.md"))
     if not results:
         return (
-            "\n```{note}\nNo benchmark results are in `benchmarks/results/` yet. Run the "
-            "benchmark scripts in `benchmarks/` (see `benchmarks/README.md` in the repository "
-            "when present); each writes a JSON file and a Markdown table to "
-            "`benchmarks/results/`, and the next documentation build includes every table "
-            "found there.\n```\n"
+            "\n```{note}\nNo run of a benchmark script has left a preview in this checkout. "
+            "The tables above are generated from the committed result files; a script run "
+            "here writes a Markdown preview beside its JSON file in `benchmarks/results/`, "
+            "and the next documentation build shows it in this section.\n```\n"
         )
     parts = []
     for path in results:
