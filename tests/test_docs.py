@@ -90,4 +90,4 @@ def test_benchmark_tables_in_results_are_included(tmp_path):
     page = (tmp_path / "out" / "html" / "benchmarks.html").read_text()
     assert "Spoken digits" in page
     assert "74.5%" in page
-    assert "No benchmark results" not in page
+    assert "No run of a benchmark script" not in page
