@@ -18,7 +18,7 @@ from benchmarks.transfer.corpus import (
     slurp_sentences,
 )
 from benchmarks.transfer.keywords import KEYWORDS, keyword_counts
-from benchmarks.transfer.speech import MANIFEST, plan_clips, speak_corpus
+from benchmarks.transfer.speech import MANIFEST, SpeechSettings, plan_clips, speak_corpus
 from benchmarks.transfer.wordnet import (
     EXAMPLES_FILE,
     extract_examples,
@@ -133,27 +133,28 @@ def test_keywords_are_the_35_speech_commands_words():
 
 
 def test_plan_keeps_the_evaluation_voices_out_and_draws_distinct_voices():
-    plan = plan_clips(["a first sentence here", "a second one here"], voices_per_sentence=3)
+    three_voices = SpeechSettings(voices_per_sentence=3)
+    plan = plan_clips(["a first sentence here", "a second one here"], three_voices)
     assert len(plan) == 6
     assert {clip["voice"] for clip in plan} <= set(TRAIN_VOICES)
     assert len({clip["voice"] for clip in plan[:3]}) == 3
-    assert plan_clips(["a first sentence here"], voices_per_sentence=3) == plan[:3]
+    assert plan_clips(["a first sentence here"], three_voices) == plan[:3]
     with pytest.raises(ValueError, match="held out for evaluation"):
-        plan_clips(["a sentence"], voices=[*TRAIN_VOICES[:2], EVAL_VOICES[0]])
+        plan_clips(["a sentence"], SpeechSettings(voices=(*TRAIN_VOICES[:2], EVAL_VOICES[0])))
     with pytest.raises(ValueError, match="voices_per_sentence"):
-        plan_clips(["a sentence"], voices_per_sentence=len(TRAIN_VOICES) + 1)
+        plan_clips(["a sentence"], SpeechSettings(voices_per_sentence=len(TRAIN_VOICES) + 1))
 
 
 def test_speaking_resumes_and_skips_the_clips_already_written(tmp_path):
     pytest.importorskip("espeakng_loader")
     sentences = ["the dog barked all night", "keep an eye on the baby", "he ran out of money"]
-    first = speak_corpus(sentences, tmp_path, seed=1)
+    first = speak_corpus(sentences, tmp_path, SpeechSettings(seed=1))
     assert (first["written"], first["skipped"]) == (3, 0)
     plan = [json.loads(line) for line in (tmp_path / MANIFEST).read_text().splitlines()]
     paths = [tmp_path / clip["path"] for clip in plan]
     kept_times = {path: path.stat().st_mtime_ns for path in paths[1:]}
     paths[0].unlink()  # as if the run had been interrupted before this clip
-    again = speak_corpus(sentences, tmp_path, seed=1)
+    again = speak_corpus(sentences, tmp_path, SpeechSettings(seed=1))
     assert (again["written"], again["skipped"]) == (1, 2)
     assert paths[0].is_file()
     assert {path: path.stat().st_mtime_ns for path in paths[1:]} == kept_times

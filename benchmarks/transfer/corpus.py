@@ -195,7 +195,7 @@ def main(argv=None) -> None:
     parser.add_argument("--data", default=None, help="the SLURP text folder")
     parser.add_argument("--out", default=None, help="the corpus folder")
     arguments = parser.parse_args(argv)
-    from .speech import speak_corpus
+    from .speech import SpeechSettings, speak_corpus
 
     size = arguments.size or (QUICK_SIZE if arguments.quick else DEFAULT_SIZE)
     default_folder = "transfer-corpus-quick" if arguments.quick else "transfer-corpus"
@@ -210,8 +210,7 @@ def main(argv=None) -> None:
     spoken = speak_corpus(
         built["sentences"],
         folder,
-        voices_per_sentence=arguments.voices_per_sentence,
-        seed=arguments.seed,
+        SpeechSettings(voices_per_sentence=arguments.voices_per_sentence, seed=arguments.seed),
         verbose=1,
     )
     keywords = keyword_counts(built["sentences"])

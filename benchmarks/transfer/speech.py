@@ -17,37 +17,46 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..tasks.spoken_intents import EVAL_VOICES, PITCH, RATE, TRAIN_VOICES
 
-__all__ = ["MANIFEST", "plan_clips", "speak_corpus"]
+__all__ = ["MANIFEST", "SpeechSettings", "plan_clips", "speak_corpus"]
 
 #: The manifest's name inside the corpus folder.
 MANIFEST = "manifest.jsonl"
 SAMPLING_RATE = 16000
 
 
-def plan_clips(
-    sentences,
-    *,
-    voices=TRAIN_VOICES,
-    voices_per_sentence: int = 1,
-    rate=RATE,
-    pitch=PITCH,
-    sampling_rate: int = SAMPLING_RATE,
-    seed: int = 0,
-) -> list[dict]:
-    """One record per clip: ``path`` (relative), ``text``, ``voice``, ``rate``, ``pitch``.
+@dataclass(frozen=True)
+class SpeechSettings:
+    """How the corpus is spoken.
 
     Each sentence is spoken by ``voices_per_sentence`` distinct voices drawn from ``voices``,
-    with a rate and pitch drawn uniformly (whole numbers) from the ``(low, high)`` ranges.
+    with a rate (words per minute) and a pitch drawn uniformly, as whole numbers, from the
+    ``(low, high)`` ranges ``rate`` and ``pitch``, at ``sampling_rate`` Hz; ``seed`` makes
+    every draw.
+    """
+
+    voices: tuple = TRAIN_VOICES
+    voices_per_sentence: int = 1
+    rate: tuple = RATE
+    pitch: tuple = PITCH
+    sampling_rate: int = SAMPLING_RATE
+    seed: int = 0
+
+
+def plan_clips(sentences, settings: SpeechSettings = SpeechSettings()) -> list[dict]:
+    """One record per clip: ``text``, ``voice``, ``rate``, ``pitch`` and ``path`` (relative).
+
     Sentence ``i`` uses the ``i``-th draws of the seed's generator, so the plan of a prefix of
     ``sentences`` is a prefix of the plan.
     """
-    voices = list(voices)
+    voices, voices_per_sentence = list(settings.voices), settings.voices_per_sentence
+    rate, pitch = settings.rate, settings.pitch
     held_out = sorted(set(voices) & set(EVAL_VOICES))
     if held_out:
         raise ValueError(f"voices include {held_out}, which are held out for evaluation.")
@@ -56,21 +65,21 @@ def plan_clips(
             f"voices_per_sentence must be an integer from 1 to {len(voices)} (the number of "
             f"voices), got {voices_per_sentence!r}."
         )
-    random = np.random.default_rng(seed)
+    random = np.random.default_rng(settings.seed)
     plan = []
     for text in sentences:
         # A fixed number of draws per sentence keeps each sentence's settings independent of
         # how many sentences follow it.
         order = random.permutation(len(voices))[:voices_per_sentence]
-        settings = random.random((voices_per_sentence, 2))
-        for voice_index, (rate_draw, pitch_draw) in zip(order, settings, strict=True):
+        draws = random.random((voices_per_sentence, 2))
+        for voice_index, (rate_draw, pitch_draw) in zip(order, draws, strict=True):
             clip = {
                 "text": text,
                 "voice": voices[voice_index],
                 "rate": round(rate[0] + rate_draw * (rate[1] - rate[0])),
                 "pitch": round(pitch[0] + pitch_draw * (pitch[1] - pitch[0])),
             }
-            clip["path"] = f"clips/{_clip_name(clip, sampling_rate)}.flac"
+            clip["path"] = f"clips/{_clip_name(clip, settings.sampling_rate)}.flac"
             plan.append(clip)
     return plan
 
@@ -96,16 +105,7 @@ def _write_flac(path: Path, clip: np.ndarray, sampling_rate: int) -> None:
 
 
 def speak_corpus(
-    sentences,
-    folder,
-    *,
-    voices=TRAIN_VOICES,
-    voices_per_sentence: int = 1,
-    rate=RATE,
-    pitch=PITCH,
-    sampling_rate: int = SAMPLING_RATE,
-    seed: int = 0,
-    verbose: int = 0,
+    sentences, folder, settings: SpeechSettings = SpeechSettings(), verbose: int = 0
 ) -> dict:
     """Speak every clip of :func:`plan_clips` into ``folder`` that is not there yet.
 
@@ -116,8 +116,8 @@ def speak_corpus(
     folder : str or path-like
         Created if missing; the clips go to ``folder/clips/`` as 16-bit FLAC files, and the
         manifest to ``folder/manifest.jsonl``.
-    voices, voices_per_sentence, rate, pitch, sampling_rate, seed
-        As in :func:`plan_clips`.
+    settings : SpeechSettings, default=SpeechSettings()
+        The voices, rates, pitches, sampling rate and seed.
     verbose : int, default=0
         Show a progress bar when positive.
 
@@ -125,7 +125,8 @@ def speak_corpus(
     -------
     summary : dict
         ``n_clips``, ``written``, ``skipped`` (already there), ``synthesis_seconds`` and
-        ``seconds_per_clip`` (of the written clips; None when none was written), ``manifest``.
+        ``seconds_per_clip`` (of the written clips; None when none was written), ``manifest``
+        and the settings.
     """
     from tqdm.auto import tqdm
 
@@ -133,15 +134,7 @@ def speak_corpus(
 
     folder = Path(folder)
     (folder / "clips").mkdir(parents=True, exist_ok=True)
-    plan = plan_clips(
-        sentences,
-        voices=voices,
-        voices_per_sentence=voices_per_sentence,
-        rate=rate,
-        pitch=pitch,
-        sampling_rate=sampling_rate,
-        seed=seed,
-    )
+    plan = plan_clips(sentences, settings)
     written = 0
     seconds = 0.0
     for clip in tqdm(plan, desc="speaking the corpus", unit="clip", disable=not verbose):
@@ -154,9 +147,9 @@ def speak_corpus(
             voices=clip["voice"],
             rate=clip["rate"],
             pitch=clip["pitch"],
-            sampling_rate=sampling_rate,
+            sampling_rate=settings.sampling_rate,
         )
-        _write_flac(path, audio, sampling_rate)
+        _write_flac(path, audio, settings.sampling_rate)
         seconds += time.perf_counter() - started
         written += 1
     manifest = folder / MANIFEST
@@ -170,9 +163,5 @@ def speak_corpus(
         "synthesis_seconds": seconds,
         "seconds_per_clip": seconds / written if written else None,
         "manifest": str(manifest),
-        "voices": list(voices),
-        "voices_per_sentence": voices_per_sentence,
-        "rate": list(rate),
-        "pitch": list(pitch),
-        "sampling_rate": sampling_rate,
+        **asdict(settings),
     }
