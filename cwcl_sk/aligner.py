@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import warnings
 from numbers import Integral, Real
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from . import _fit_session as session
 from ._display import ReadableReprMixin
-from ._fingerprint import pairs_fingerprint
+from ._kernel_matrix import is_kernel_matrix
 from ._nested_params import NestedParamsMixin
 from ._output import EmbeddingOutputMixin
-from ._pairs import as_candidates, merge_candidates, n_entries, split_pairs
+from ._pairs import as_candidates
+from ._saved_state import RESUME_MISMATCH, load_checkpoint_into, restore_fitted, write_aligner
 from ._validation import (
     CheckedBy,
     InstanceOf,
@@ -30,81 +27,18 @@ from ._validation import (
     check_choice,
     validate_parameters,
 )
-from .callbacks import Callback, Checkpoint, TargetStatistics
-from .diagnostics import (
-    check_pairs_learnable,
-    looks_collapsed,
-    warn_if_collapsed,
-    warn_if_degenerate,
-)
-from .distributed import (
-    broadcast_object,
-    is_distributed,
-    is_main_process,
-    main_process_first,
-)
-from .encoders.heads import EmbeddingModel, output_width
-from .encoders.registry import make_student, make_teacher, student_inputs
+from .encoders.registry import student_inputs
 from .inputs import check_same_length
 from .kernels import DEFAULT_KERNEL, resolve_kernel
 from .metrics import recall_at_k
-from .objective import BatchLoss
-from .persistence import (
-    CheckpointRecords,
-    check_optimizer_state,
-    differing_parameters,
-    encode_parameters,
-    load_student_weights,
-    placeholder_inputs,
-    read_checkpoint,
-    read_config,
-    read_model,
-    register_estimator,
-    write_model,
-)
-from .schedules import LR_SCHEDULES, LearningRateSchedule
-from .training import (
-    MAX_LOGIT_SCALE,
-    PRECISIONS,
-    LogitScale,
-    TrainingState,
-    ValidationSet,
-    check_precision,
-    embed_in_batches,
-    inference_precision,
-    make_optimizer,
-    resolve_device,
-    run_epochs,
-    training_device,
-)
-from .training.state import logit_scale_group
+from .persistence import read_model, register_estimator
+from .schedules import LR_SCHEDULES
+from .training import MAX_LOGIT_SCALE, PRECISIONS, embed_in_batches, inference_precision
 
 __all__ = ["CWCLAligner"]
 
 _LOSSES = ("cwcl", "clip")
 _DIRECTIONS = ("both", "student_to_teacher", "teacher_to_student")
-_RESUME_MISMATCH = ("raise", "warn", "allow")
-# Settings that say how long, where and how verbosely to train, not what is learned: a resumed
-# run may change them (max_epochs to train longer). random_state is here because the
-# checkpoint's own seed continues; a different validation split shows in the pairs.
-_RUN_SETTINGS = frozenset(
-    {
-        "max_epochs",
-        "verbose",
-        "device",
-        "precision",
-        "num_workers",
-        "cache_dir",
-        "callbacks",
-        "checkpoint_dir",
-        "checkpoint_every",
-        "warm_start",
-        "early_stopping",
-        "patience",
-        "random_state",
-        "teacher__batch_size",
-    }
-)
 
 
 @register_estimator
@@ -338,7 +272,7 @@ default="capped-exp"
         "random_state": ["random_state"],
         "mini_batch_size": [None, Interval(Integral, 1, None, closed="left")],
         "learn_temperature": ["boolean"],
-        "kernel": [CheckedBy(lambda kernel: _is_matrix(kernel) or resolve_kernel(kernel))],
+        "kernel": [CheckedBy(lambda kernel: is_kernel_matrix(kernel) or resolve_kernel(kernel))],
     }
     _parameter_conditions = (
         Requires(
@@ -461,27 +395,28 @@ default="capped-exp"
             ``stop_reason_``.
         """
         if self.warm_start and hasattr(self, "student_") and resume_from is None:
-            with self._interruptible(fresh=False):
+            with session.interruptible(self, fresh=False):
                 self._check_parameters()
-                self._set_training_data(X, y, validation_data)
-                return self._train(self.max_epochs, self._schedule(len(self.history_) + 1))
-        check_choice("resume_mismatch", resume_mismatch, _RESUME_MISMATCH)
-        with self._interruptible(fresh=True):
-            self._initialise(X, y, validation_data)
+                session.set_training_data(self, X, y, validation_data)
+                first_epoch = len(self.history_) + 1
+                return session.train(self, self.max_epochs, session.schedule(self, first_epoch))
+        check_choice("resume_mismatch", resume_mismatch, RESUME_MISMATCH)
+        with session.interruptible(self, fresh=True):
+            session.initialise(self, X, y, validation_data)
             n_epochs = self.max_epochs
             if resume_from is not None:
                 try:
                     self.load_checkpoint(resume_from, mismatch=resume_mismatch)
                 except Exception:
                     # Not a model that looks fitted but was never trained.
-                    self._forget_fit()
+                    session.forget_fit(self)
                     raise
                 n_epochs = self.max_epochs - len(self.history_)
                 if n_epochs <= 0:
                     del self._training_data
                     return self
             # A resumed run is part-way through the schedule that started at epoch 1.
-            return self._train(n_epochs, self._schedule(first_epoch=1))
+            return session.train(self, n_epochs, session.schedule(self, first_epoch=1))
 
     def partial_fit(self, X, y):
         """Train for one more epoch on (X, y), starting from the current weights.
@@ -505,296 +440,18 @@ default="capped-exp"
             Re-raised after Ctrl-C, as in :meth:`fit`.
         """
         if not hasattr(self, "student_"):
-            with self._interruptible(fresh=True):
-                self._initialise(X, y, None, allow_split=False)
-                return self._train(1, self._constant_rate())
-        with self._interruptible(fresh=False):
+            with session.interruptible(self, fresh=True):
+                session.initialise(self, X, y, None, allow_split=False)
+                return session.train(self, 1, session.constant_rate(self))
+        with session.interruptible(self, fresh=False):
             self._check_parameters()
-            self._set_training_data(X, y, None, allow_split=False)
-            return self._train(1, self._constant_rate())
-
-    @contextlib.contextmanager
-    def _interruptible(self, fresh: bool):
-        """Leave the estimator consistent when Ctrl-C interrupts a training call, and re-raise.
-
-        The loop has already restored the last completed epoch. A ``fresh`` call (one that
-        starts a new model) interrupted before its first epoch completed leaves the estimator
-        unfitted, not holding an untrained model that looks fitted.
-        """
-        history_before = self.__dict__.get("history_")
-        try:
-            yield
-        except KeyboardInterrupt:
-            self.__dict__.pop("_training_data", None)
-            history = self.__dict__.get("history_")
-            if fresh and (history is history_before or not history):
-                self._forget_fit()
-            self.stop_reason_ = "interrupted"
-            raise
-
-    def _forget_fit(self) -> None:
-        """Drop everything learned (attributes ending in ``_``, and private training state)."""
-        for name in list(vars(self)):
-            learned = name.endswith("_") and not name.startswith("__")
-            private = ("_logit_scale", "_base_seed", "_training_data", "_pairs_fingerprint")
-            if learned or name in private:
-                delattr(self, name)
+            session.set_training_data(self, X, y, None, allow_split=False)
+            return session.train(self, 1, session.constant_rate(self))
 
     def __sklearn_is_fitted__(self) -> bool:
         # Not every attribute ending in "_" means fitted: an estimator interrupted before
         # its first epoch has a stop_reason_ and nothing learned.
         return hasattr(self, "student_")
-
-    def _split(self, X, y, validation_data, allow_split: bool, random: np.random.RandomState):
-        """Training pairs and validation pairs (or None) from the arguments of fit."""
-        return split_pairs(
-            X,
-            y,
-            validation_data,
-            self.validation_fraction,
-            allow_split,
-            random,
-            type(self).__name__,
-        )
-
-    def _initialise(self, X, y, validation_data, allow_split: bool = True) -> None:
-        self._check_parameters()
-        self.device_ = training_device(self.device, self.precision)
-        # Every rank must split, initialise and shuffle alike: rank 0's generator decides.
-        random = broadcast_object(check_random_state(self.random_state))
-        X, y, validation = self._split(X, y, validation_data, allow_split, random)
-        teacher = make_teacher(self.teacher, self._options("teacher__"), self.device_)
-        teacher.cache_dir = self.cache_dir
-        inputs = self._student_inputs()
-        data = inputs.prepare(X, "X")
-        uniques, unique_embeddings, inverse = self._encode_pairs(teacher, y, "y")
-        check_same_length(n_entries(data, "X"), len(inverse))
-        check_pairs_learnable(len(inverse), self.batch_size)
-        self._check_kernel_matrix(len(inverse))
-
-        init_seed, self._base_seed = (int(seed) for seed in random.randint(2**31 - 1, size=2))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(init_seed)
-            encoder = make_student(
-                self.student, data, unique_embeddings.shape[1], self._options("student__")
-            )
-            sample = inputs.collate(data, np.arange(min(2, len(inverse))))
-            width = output_width(encoder, sample)
-            model = EmbeddingModel(encoder, width, unique_embeddings.shape[1]).to(self.device_)
-
-        self.teacher_ = teacher
-        self.embedding_dim_ = int(unique_embeddings.shape[1])
-        self.student_ = model
-        self._set_temperature(float(self.temperature))
-        self.optimizer_ = self._make_optimizer()
-        self.history_ = []
-        if inputs.kind == "features":
-            self.n_features_in_ = inputs.n_features(data)
-        self.candidates_ = as_candidates(uniques)
-        self.candidate_embeddings_ = unique_embeddings
-        teacher_embeddings = unique_embeddings[inverse]  # (n_samples, dim), one row per pair
-        # Measured before training: a kernel whose targets are near uniform learns nothing.
-        self.target_statistics_ = None
-        if self.loss == "cwcl":
-            self.target_statistics_ = warn_if_collapsed(
-                teacher_embeddings, self.kernel, self.batch_size, random, warn=is_main_process()
-            )
-        self._training_data = (data, teacher_embeddings, self._validation_set(validation))
-        # Recorded in checkpoints, so that a resume can tell other pairs.
-        self._pairs_fingerprint = pairs_fingerprint(data, y)
-
-    def _set_training_data(self, X, y, validation_data, allow_split: bool = True) -> None:
-        random = check_random_state(self._base_seed)
-        X, y, validation = self._split(X, y, validation_data, allow_split, random)
-        inputs = self._student_inputs()
-        data = inputs.prepare(X, "X")
-        self._check_n_features(data, inputs)
-        self.teacher_.cache_dir = self.cache_dir
-        uniques, unique_embeddings, inverse = self._encode_pairs(self.teacher_, y, "y")
-        check_same_length(n_entries(data, "X"), len(inverse))
-        check_pairs_learnable(len(inverse), self.batch_size)
-        self._check_kernel_matrix(len(inverse))
-        self.candidates_, self.candidate_embeddings_ = merge_candidates(
-            self.candidates_, self.candidate_embeddings_, uniques, unique_embeddings
-        )
-        self._training_data = (data, unique_embeddings[inverse], self._validation_set(validation))
-        self._pairs_fingerprint = pairs_fingerprint(data, y)
-
-    def _validation_set(self, validation) -> ValidationSet | None:
-        if validation is None:
-            return None
-        X_valid, y_valid = validation
-        inputs = self._student_inputs()
-        data = inputs.prepare(X_valid, "X_valid")
-        self._check_n_features(data, inputs, argument="X_valid")
-        _, unique_embeddings, inverse = self._encode_pairs(self.teacher_, y_valid, "y_valid")
-        check_same_length(n_entries(data, "X_valid"), len(inverse), "X_valid", "y_valid")
-        return ValidationSet(
-            data=data,
-            teacher_embeddings=torch.from_numpy(unique_embeddings[inverse]).to(self.device_),
-            unique_embeddings=unique_embeddings,
-            inverse=inverse,
-        )
-
-    def _check_kernel_matrix(self, n_samples: int) -> None:
-        if self.loss == "cwcl" and _is_matrix(self.kernel):
-            shape = tuple(np.shape(self.kernel))
-            if shape != (n_samples, n_samples):
-                raise ValueError(
-                    f"kernel given as a matrix must hold weights for every pair of training "
-                    f"samples, shape ({n_samples}, {n_samples}); got {shape}."
-                )
-
-    # -- temperature -------------------------------------------------------------------------
-
-    def _set_temperature(self, temperature: float) -> None:
-        """Set ``temperature_`` and, when it is learned, a fresh logit scale holding it."""
-        self.temperature_ = float(temperature)
-        self._logit_scale = None
-        if self.learn_temperature:
-            self._logit_scale = LogitScale(self.temperature_).to(self.device_)
-
-    def _sync_temperature(self) -> float:
-        """Update ``temperature_`` from the learned logit scale; return it."""
-        if getattr(self, "_logit_scale", None) is not None:
-            self.temperature_ = self._logit_scale.temperature
-        return self.temperature_
-
-    def _make_optimizer(self) -> torch.optim.AdamW:
-        return make_optimizer(
-            self.student_, self._logit_scale, self.learning_rate, self.weight_decay
-        )
-
-    # -- plumbing ----------------------------------------------------------------------------
-
-    def _encode_pairs(self, teacher, y, argument: str):
-        """``teacher.encode_unique(y)``; under torchrun with a ``cache_dir``, rank 0 first."""
-        if self.cache_dir is None or not is_distributed():
-            return teacher.encode_unique(y, argument)
-        # The other ranks then read rank 0's embeddings from the disk cache.
-        with main_process_first():
-            return teacher.encode_unique(y, argument)
-
-    def _callbacks(self, teacher_embeddings: torch.Tensor) -> list:
-        callbacks = [
-            item[1] if isinstance(item, tuple) else item for item in (self.callbacks or [])
-        ]
-        for callback in callbacks:
-            if not isinstance(callback, Callback):
-                raise TypeError(
-                    "callbacks must be Callback instances or (name, Callback) pairs, got "
-                    f"{type(callback).__name__}."
-                )
-        if self.checkpoint_dir is not None:
-            callbacks.append(Checkpoint(self.checkpoint_dir, every=self.checkpoint_every))
-        if self.loss == "cwcl":
-            # First, so that user callbacks see the target statistics in the record.
-            callbacks.insert(0, TargetStatistics(self.kernel, teacher_embeddings))
-        return callbacks
-
-    def _match_temperature_mode(self) -> None:
-        """Follow a ``learn_temperature`` changed since the last fit (warm start, partial_fit)."""
-        logit_scale = getattr(self, "_logit_scale", None)
-        if self.learn_temperature and logit_scale is None:
-            self._set_temperature(self.temperature_)
-            self.optimizer_.add_param_group(logit_scale_group(self._logit_scale))
-        elif not self.learn_temperature and logit_scale is not None:
-            # Without gradient, AdamW leaves the old logit scale alone.
-            self._logit_scale = None
-
-    def _schedule(self, first_epoch: int) -> LearningRateSchedule:
-        """The learning rates of a fit whose schedule starts at epoch ``first_epoch``."""
-        return LearningRateSchedule(
-            self.lr_schedule,
-            float(self.learning_rate),
-            float(self.warmup_fraction),
-            first_epoch=first_epoch,
-            n_epochs=self.max_epochs,
-        )
-
-    def _constant_rate(self) -> LearningRateSchedule:
-        """partial_fit's rates: ``learning_rate``, whatever the schedule, without warm-up."""
-        return LearningRateSchedule("constant", float(self.learning_rate), 0.0, 1, 1)
-
-    def _train(self, n_epochs: int, learning_rate):
-        data, teacher_embeddings, validation = self._training_data
-        inputs = self._student_inputs()
-        if self.early_stopping and validation is None:
-            del self._training_data
-            raise ValueError(
-                "early_stopping=True needs validation pairs: set validation_fraction > 0 or "
-                "pass validation_data to fit."
-            )
-        check_precision(self.precision, self.device_)
-        self._match_temperature_mode()
-        state = TrainingState(
-            self.student_,
-            self.optimizer_,
-            self.history_,
-            self._base_seed,
-            logit_scale=self._logit_scale,
-        )
-        teacher_embeddings = torch.from_numpy(teacher_embeddings).to(self.device_)
-        batch_loss = BatchLoss(
-            self.loss,
-            self.kernel,
-            self.direction,
-            self.temperature_ if self._logit_scale is None else self._logit_scale,
-        )
-        epochs_before = len(self.history_)
-        try:
-            self.stop_reason_ = run_epochs(
-                state,
-                data=data,
-                collate=inputs.collate,
-                teacher_embeddings=teacher_embeddings,
-                batch_loss=batch_loss,
-                n_epochs=n_epochs,
-                batch_size=self.batch_size,
-                device=self.device_,
-                verbose=self.verbose,
-                validation=validation,
-                patience=self.patience if self.early_stopping else None,
-                callbacks=self._callbacks(teacher_embeddings),
-                estimator=self,
-                temperature=self._sync_temperature,
-                mini_batch_size=self.mini_batch_size,
-                precision=self.precision,
-                num_workers=self.num_workers,
-                learning_rate=learning_rate,
-            )
-            if is_main_process():
-                self._warn_if_degenerate(data, inputs, self.history_[epochs_before:])
-        finally:
-            # The training pairs are not part of the fitted state (pickles stay small).
-            del self._training_data
-            # Early stopping or a NaN may have restored an earlier logit scale.
-            self._sync_temperature()
-        return self
-
-    def _warn_if_degenerate(self, data, inputs, records: list) -> None:
-        """Warn when the training just ended learned nothing or went backwards."""
-        n_pairs = n_entries(data, "X")
-        n_sampled = min(n_pairs, 64)  # a few inputs tell whether outputs collapsed
-        embeddings = embed_in_batches(
-            self.student_,
-            data,
-            inputs.collate,
-            n_sampled,
-            n_sampled,
-            self.device_,
-            precision=inference_precision(self.precision, self.device_),
-        )
-        statistics = getattr(self, "target_statistics_", None)
-        warn_if_degenerate(
-            records,
-            embeddings,
-            n_pairs=n_pairs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            input_magnitude=_magnitude(data) if inputs.kind == "features" else None,
-            targets_collapsed=statistics is not None and looks_collapsed(statistics),
-        )
 
     # -- persistence -------------------------------------------------------------------------
 
@@ -828,56 +485,7 @@ default="capped-exp"
         --------
         CWCLAligner.load
         """
-        return self._write(directory, checkpoint=False)
-
-    def _write(self, directory, checkpoint: bool) -> Path:
-        """Save, with the records resuming needs when ``checkpoint``."""
-        if not is_main_process():
-            # Under torchrun every rank holds the same model; one writer avoids torn files.
-            return Path(directory)
-        check_is_fitted(self, "student_")
-        for role in ("teacher", "student"):
-            if not isinstance(getattr(self, role), str):
-                raise TypeError(
-                    f"save() needs the {role} given by name (an alias or a path), got a "
-                    f"{type(getattr(self, role)).__name__} object; pickle the estimator instead."
-                )
-        # Callbacks are runtime hooks, not part of the model: loaded aligners have none.
-        parameters = self.get_params(deep=False)
-        parameters.pop("callbacks", None)
-        encoded, skipped = encode_parameters(parameters)
-        if skipped:
-            warnings.warn(
-                f"Parameters {skipped} cannot be written as JSON and are saved as their "
-                "defaults; they only matter for further training.",
-                UserWarning,
-                stacklevel=3,
-            )
-        records = None
-        if checkpoint:
-            records = CheckpointRecords(
-                optimizer_state=self.optimizer_.state_dict(),
-                epochs_done=len(self.history_),
-                base_seed=self._base_seed,
-                pairs_fingerprint=getattr(self, "_pairs_fingerprint", None),
-            )
-        return write_model(
-            directory,
-            estimator=type(self).__name__,
-            parameters=encoded,
-            fitted={
-                "embedding_dim_": self.embedding_dim_,
-                "temperature_": self.temperature_,
-                "history_": self.history_,
-                "n_features_in_": getattr(self, "n_features_in_", None),
-                "input_kind": self._student_inputs().kind,
-                "base_seed": self._base_seed,
-            },
-            student=self.student_,
-            candidates=self.candidates_,
-            candidate_embeddings=self.candidate_embeddings_,
-            checkpoint=records,
-        )
+        return write_aligner(self, directory, checkpoint=False)
 
     def save_checkpoint(self, directory):
         """Save the aligner plus what resuming needs: the optimiser state and the epoch count.
@@ -895,7 +503,7 @@ default="capped-exp"
         -------
         directory : pathlib.Path
         """
-        return self._write(directory, checkpoint=True)
+        return write_aligner(self, directory, checkpoint=True)
 
     def load_checkpoint(self, directory, *, mismatch="raise"):
         """Load a checkpoint's weights, optimiser state, history and seed into this aligner.
@@ -923,52 +531,8 @@ default="capped-exp"
             For a missing or damaged file, naming the file and the field, or (with
             ``mismatch="raise"``) for other pairs or settings, naming them.
         """
-        check_is_fitted(self, "student_")
-        check_choice("mismatch", mismatch, _RESUME_MISMATCH)
-        directory = Path(directory)
-        config = read_config(directory)
-        fitted, training, optimizer_state = read_checkpoint(directory, self.device_)
-        self._check_resume_matches(directory, config["parameters"], training, mismatch)
-        groups = [group["params"] for group in self.optimizer_.param_groups]
-        check_optimizer_state(optimizer_state, groups, directory / "optimizer.pt")
-        load_student_weights(self.student_, directory)
-        self.optimizer_.load_state_dict(optimizer_state)
-        self.history_[:] = fitted["history_"]
-        self._base_seed = int(training["base_seed"])
-        # A learned temperature resumes from where it was (a fixed one is the same value).
-        self.temperature_ = float(fitted["temperature_"])
-        if getattr(self, "_logit_scale", None) is not None:
-            self._logit_scale.set_temperature(self.temperature_)
+        load_checkpoint_into(self, directory, mismatch)
         return self
-
-    def _check_resume_matches(self, directory, saved_parameters, training, mismatch) -> None:
-        """Refuse (or warn about) a checkpoint of other pairs or other training parameters."""
-        if mismatch == "allow":
-            return
-        current, _ = encode_parameters(self.get_params(deep=False))
-        differences = [
-            f"{name}={saved!r} there, {here!r} here"
-            for name, (saved, here) in differing_parameters(
-                saved_parameters, current, _RUN_SETTINGS
-            ).items()
-        ]
-        saved_pairs = training["pairs_fingerprint"]
-        pairs = getattr(self, "_pairs_fingerprint", None)
-        if saved_pairs is not None and pairs is not None and saved_pairs != pairs:
-            differences.append(
-                "the training pairs (other pairs, another order, or another validation split "
-                "from validation_fraction or random_state)"
-            )
-        if not differences:
-            return
-        message = (
-            f"resume_from: {directory} was trained differently from this fit: "
-            f"{'; '.join(differences)}. Resume with the checkpoint's pairs and settings, or "
-            "pass resume_mismatch='allow' (or 'warn') to fit to continue anyway."
-        )
-        if mismatch == "raise":
-            raise ValueError(message)
-        warnings.warn(message, UserWarning, stacklevel=4)
 
     @classmethod
     def load(cls, directory, device="cpu"):
@@ -997,43 +561,8 @@ default="capped-exp"
         """
         saved = read_model(directory)
         aligner = cls(**{**saved.parameters, "device": device})
-        aligner._restore_fitted(saved.fitted, saved.candidate_embeddings, saved.directory)
+        restore_fitted(aligner, saved.fitted, saved.candidate_embeddings, saved.directory)
         return aligner
-
-    def _restore_fitted(self, fitted: dict, candidate_embeddings, directory) -> None:
-        """Rebuild the fitted state from saved records (used by :meth:`load`)."""
-        try:
-            self._check_parameters()
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{Path(directory) / 'config.json'}: {error}") from error
-        self.device_ = resolve_device(self.device)
-        self.teacher_ = make_teacher(self.teacher, self._options("teacher__"), self.device_)
-        inputs = self._student_inputs()
-        placeholder = placeholder_inputs(
-            fitted["input_kind"], fitted.get("n_features_in_"), self.sampling_rate
-        )
-        data = inputs.prepare(placeholder, "X")
-        encoder = make_student(
-            self.student, data, fitted["embedding_dim_"], self._options("student__")
-        )
-        width = output_width(encoder, inputs.collate(data, np.arange(len(placeholder))))
-        self.student_ = EmbeddingModel(encoder, width, fitted["embedding_dim_"])
-        load_student_weights(self.student_, directory)
-        self.student_.to(self.device_).eval()
-        self._set_temperature(float(fitted["temperature_"]))
-        self.optimizer_ = self._make_optimizer()
-        self.embedding_dim_ = int(fitted["embedding_dim_"])
-        self.history_ = list(fitted["history_"])
-        self._base_seed = int(fitted["base_seed"])
-        if fitted.get("n_features_in_") is not None:
-            self.n_features_in_ = int(fitted["n_features_in_"])
-        candidates = fitted["candidates_"]
-        self.candidates_ = (
-            candidate_embeddings.copy() if candidates is None else as_candidates(candidates)
-        )
-        self.candidate_embeddings_ = candidate_embeddings
-        if self.teacher == "precomputed":
-            self.teacher_.dim = self.embedding_dim_
 
     # -- inference ---------------------------------------------------------------------------
 
@@ -1137,12 +666,3 @@ default="capped-exp"
 
     def __sklearn_tags__(self):
         return self._output_tags(super().__sklearn_tags__())
-
-
-def _is_matrix(kernel) -> bool:
-    return isinstance(kernel, np.ndarray | torch.Tensor)
-
-
-def _magnitude(features) -> float:
-    """The largest absolute value of prepared feature rows (for the degenerate-fit warning)."""
-    return float(np.max(np.abs(features))) if np.size(features) else 0.0

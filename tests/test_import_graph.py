@@ -23,6 +23,9 @@ ENCODER_LAYER = ("cwcl_sk.encoders",)
 INPUT_LAYER = ("cwcl_sk.inputs",)
 TRAINING_LAYER = ("cwcl_sk.training", "cwcl_sk.callbacks")
 ESTIMATOR_LAYER = ("cwcl_sk.aligner", "cwcl_sk.zero_shot", "cwcl_sk.cli", "cwcl_sk.demo")
+# What an estimator hands its fit and its saved folders to: it takes the estimator as an
+# argument, so it sits below the estimators and above training.
+ESTIMATOR_SUPPORT = ("cwcl_sk._fit_session", "cwcl_sk._saved_state")
 
 
 def module_name(path: Path, root: Path = PACKAGE_ROOT) -> str:
@@ -191,7 +194,12 @@ def test_losses_and_kernels_import_no_encoder_training_or_estimator_module(graph
 
 def test_training_encoders_and_inputs_import_no_estimator_module(graph):
     lower = TRAINING_LAYER + ENCODER_LAYER + INPUT_LAYER + ("cwcl_sk.persistence",)
-    assert layer_violations(graph, lower, ESTIMATOR_LAYER) == []
+    assert layer_violations(graph, lower, ESTIMATOR_LAYER + ESTIMATOR_SUPPORT) == []
+
+
+def test_fit_session_and_saved_state_import_no_estimator_module(graph):
+    assert all(name in graph for name in ESTIMATOR_SUPPORT)
+    assert layer_violations(graph, ESTIMATOR_SUPPORT, ESTIMATOR_LAYER) == []
 
 
 def test_version_has_a_module_of_its_own(graph):
