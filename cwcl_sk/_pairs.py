@@ -5,20 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .inputs import check_same_length
+from .inputs import check_same_length, count_samples
 
-__all__ = ["as_candidates", "merge_candidates", "n_entries", "split_pairs", "take_rows"]
-
-
-def n_entries(values, argument: str) -> int:
-    """``len(values)``, or a TypeError naming ``argument`` for what has no length."""
-    try:
-        return len(values)
-    except TypeError:
-        raise TypeError(
-            f"{argument} must be a sequence or an array with one entry per sample, got "
-            f"{type(values).__name__}."
-        ) from None
+__all__ = ["as_candidates", "merge_candidates", "split_pairs", "take_rows"]
 
 
 def take_rows(values, indices: np.ndarray):
@@ -72,8 +61,8 @@ def split_pairs(
         return X, y, tuple(validation_data)
     if not allow_split or validation_fraction == 0:
         return X, y, None
-    n_samples = n_entries(X, "X")
-    check_same_length(n_samples, n_entries(y, "y"))
+    n_samples = count_samples(X, "X")
+    check_same_length(n_samples, count_samples(y, "y"))
     n_valid = round(validation_fraction * n_samples)
     if n_valid < 1 or n_valid >= n_samples:
         raise ValueError(
