@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python -m benchmarks.whisper_encoders                # both encoders, 1 s and 5 s (a minute)
-    python -m benchmarks.whisper_encoders --quick --out /tmp/whisper   # a smoke run
+    python -m benchmarks.whisper_encoders           # both encoders, 1 s and 5 s (under a minute)
+    python -m benchmarks.whisper_encoders --quick   # a smoke run: whisper_encoders_quick.json
 
 Each encoder is the library's ``"whisper"`` student, built as an aligner builds it with
 ``student__name_or_path=str(whisper_tiny_en_path())`` or ``str(whisper_base_path())``
@@ -15,7 +15,8 @@ front end, both convolutions, every layer, the mean over frames. Clips are not p
 The clips are synthetic, made with a fixed seed: a tone with noise, 16 kHz, of each length
 in ``--seconds``. The encoder's work depends on the clip's length only, not on what it
 says, so no corpus is needed. One clip is encoded at a time (batch 1); each timing is the
-median of ``--repeats`` calls after a warm-up, in milliseconds. The result is printed and
+median of ``--repeats`` calls after a warm-up, in milliseconds, the encoders taking turns
+call by call so that other jobs on the cores slow them alike. The result is printed and
 written to ``benchmarks/results/whisper_encoders.json`` (or the folder ``--out``), in the
 schema of :mod:`benchmarks.results`; ``python -m benchmarks.tables --write`` renders it.
 """
@@ -23,9 +24,12 @@ schema of :mod:`benchmarks.results`; ``python -m benchmarks.tables --write`` ren
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shlex
+import statistics
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -37,7 +41,6 @@ import torch
 from cwcl_sk.encoders import make_student, student_inputs
 from cwcl_sk.encoders.convert.whisper import whisper_base_path, whisper_tiny_en_path
 
-from .onnx_latency import median_milliseconds
 from .results import RESULTS, table_lines, write_results
 from .tables import TABLES
 
@@ -64,28 +67,47 @@ def build_encoder(name: str):
     return student, handler
 
 
-def measure(name: str, seconds: list[float], repeats: int) -> list[dict]:
-    """One row per clip length: the median milliseconds of one forward of encoder ``name``."""
-    student, handler = build_encoder(name)
+def _milliseconds(function) -> float:
+    start = time.perf_counter()
+    function()
+    return 1000.0 * (time.perf_counter() - start)
+
+
+def measure(names: list[str], seconds: list[float], repeats: int) -> list[dict]:
+    """One row per encoder and clip length: the median milliseconds of one forward.
+
+    The encoders take turns within each repeat, so that a change in the load of a shared
+    machine slows them alike and their ratio stays comparable.
+    """
+    built = {name: build_encoder(name) for name in names}
     rows = []
     for length in seconds:
-        clips = handler.prepare([synthetic_clip(length)], "X")
-        batch = handler.collate(clips, [0])
-
-        def forward(batch=batch):
-            with torch.no_grad():
-                return student(batch)
-
-        rows.append(
-            {
-                "encoder": name,
-                "clip_seconds": length,
-                "layers": len(student.encoder.layers),
-                "width": int(student.encoder.config.d_model),
-                "ms_per_clip": median_milliseconds(forward, repeats),
-            }
-        )
+        clip = synthetic_clip(length)
+        forwards = {}
+        for name, (student, handler) in built.items():
+            batch = handler.collate(handler.prepare([clip], "X"), [0])
+            forwards[name] = functools.partial(_forward, student, batch)
+            forwards[name]()  # warm-up
+        times = {name: [] for name in names}
+        for _ in range(repeats):
+            for name, forward in forwards.items():
+                times[name].append(_milliseconds(forward))
+        for name, (student, _) in built.items():
+            rows.append(
+                {
+                    "encoder": name,
+                    "clip_seconds": length,
+                    "layers": len(student.encoder.layers),
+                    "width": int(student.encoder.config.d_model),
+                    "ms_per_clip": statistics.median(times[name]),
+                }
+            )
     return rows
+
+
+def _forward(student, batch: dict) -> torch.Tensor:
+    with torch.no_grad():
+        return student(batch)
 
 
 def main(argv=None) -> dict:
@@ -102,7 +124,7 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--seconds", nargs="+", type=float, default=[1.0, 5.0], help="clip lengths to time"
     )
-    parser.add_argument("--repeats", type=int, default=15, help="timed calls per measurement")
+    parser.add_argument("--repeats", type=int, default=31, help="timed calls per measurement")
     parser.add_argument(
         "--quick", action="store_true", help="a smoke run: tiny.en, one 0.5 s clip, one repeat"
     )
@@ -119,7 +141,7 @@ def main(argv=None) -> dict:
         )
 
     torch.set_num_threads(1)
-    rows = [row for name in args.encoders for row in measure(name, args.seconds, args.repeats)]
+    rows = measure(args.encoders, args.seconds, args.repeats)
     results = {
         # The arguments given to main, which are sys.argv's only when run as a script.
         "command": shlex.join(["python", "-m", __spec__.name, *arguments]),
