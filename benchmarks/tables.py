@@ -271,12 +271,13 @@ def _whisper_encoders(result: dict) -> tuple[list[str], list[list[str]]]:
 def _whisper_encoders_note(result: dict) -> str:
     """What the timings are: one clip, median of repeats, threads, how busy the machine was."""
     settings = result["settings"]
-    return (
-        f'*One encoder forward of the `"whisper"` student on one clip ({settings["clips"]}; '
-        f"no padding to 30 s), median of {settings['repeats']} calls after a warm-up, "
-        f"{_threads(settings['threads'])}; load average {settings['load_average_at_end']} "
-        "when the run ended.*"
-    )
+    parts = [
+        f'One encoder forward of the `"whisper"` student on one clip ({settings["clips"]}; '
+        "no padding to 30 s)",
+        f"median of {settings['repeats']} calls after a warm-up, {_threads(settings['threads'])}",
+        f"load average {settings['load_average_at_end']} when the run ended",
+    ]
+    return f"*{'; '.join(parts)}.*"
 
 
 def _load(source: str, results: Path) -> dict:

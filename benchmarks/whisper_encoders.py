@@ -111,13 +111,13 @@ def _forward(student, batch: dict) -> torch.Tensor:
 
 
 def main(argv=None) -> dict:
-    """Measure, write the result files and return what was written after the common fields.
+    """Time the encoders, write the result files and return the results.
 
     Returns
     -------
     results : dict
-        ``{"command", "settings", "summary"}``: the settings of the run and one row per
-        encoder and clip length.
+        What was written after the common fields: the run's ``command``, its ``settings``
+        and the ``summary``, a row per encoder and clip length.
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--encoders", nargs="+", choices=list(ENCODERS), default=list(ENCODERS))
