@@ -246,6 +246,40 @@ def _onnx_latency_note(result: dict) -> str:
     )
 
 
+def _whisper_encoders(result: dict) -> tuple[list[str], list[list[str]]]:
+    """Per clip length: milliseconds of one forward of each encoder, and their ratio."""
+    rows = result["summary"]
+    encoders = list(dict.fromkeys(row["encoder"] for row in rows))
+    shape = {row["encoder"]: f"{row['layers']} layers of width {row['width']}" for row in rows}
+    header = ["clip", *(f"{name} ({shape[name]})" for name in encoders)]
+    # The ratio is the reading of the table: what the larger encoder costs per clip.
+    compared = len(encoders) == 2
+    if compared:
+        header.append(f"{encoders[1]} / {encoders[0]}")
+    table = []
+    for seconds in dict.fromkeys(row["clip_seconds"] for row in rows):
+        timings = {
+            row["encoder"]: row["ms_per_clip"] for row in rows if row["clip_seconds"] == seconds
+        }
+        cells = [f"{seconds:g} s", *(f"{_milliseconds(timings[name])} ms" for name in encoders)]
+        if compared:
+            cells.append(f"{timings[encoders[1]] / timings[encoders[0]]:.1f}")
+        table.append(cells)
+    return header, table
+
+
+def _whisper_encoders_note(result: dict) -> str:
+    """What the timings are: one clip, median of repeats, threads, how busy the machine was."""
+    settings = result["settings"]
+    parts = [
+        f'One encoder forward of the `"whisper"` student on one clip ({settings["clips"]}; '
+        "no padding to 30 s)",
+        f"median of {settings['repeats']} calls after a warm-up, {_threads(settings['threads'])}",
+        f"load average {settings['load_average_at_end']} when the run ended",
+    ]
+    return f"*{'; '.join(parts)}.*"
+
+
 def _load(source: str, results: Path) -> dict:
     path = Path(results) / source
     if not path.exists():
@@ -447,6 +481,7 @@ TABLES = {
     "batch-neighbours": Table("batch_neighbours.json", _batch_neighbours),
     "teacher-limits": Table("teacher_limits.json", _teacher_limits, _teacher_limits_note),
     "onnx-latency": Table("onnx_latency.json", _onnx_latency, _onnx_latency_note),
+    "whisper-encoders": Table("whisper_encoders.json", _whisper_encoders, _whisper_encoders_note),
     **{
         f"kernel-grid-{task}": Table(f"kernel_ablation_{task}.json", _kernel_grid)
         for task in (

