@@ -1,15 +1,13 @@
 """torch.distributed: 2 CPU processes (gloo) under torchrun equal one process on the full batch."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import _distributed_worker as worker
 import numpy as np
 import pytest
 import torch
+from _torchrun import torchrun
 
 from cwcl_sk import CWCLAligner
 from cwcl_sk.distributed import (
@@ -26,25 +24,9 @@ WORKER = Path(__file__).with_name("_distributed_worker.py")
 
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
-    """The worker's outputs after one ``torchrun --standalone --nproc_per_node=2`` launch."""
+    """The worker's outputs after one ``torchrun --nproc_per_node=2`` launch."""
     folder = tmp_path_factory.mktemp("distributed")
-    # The worker imports cwcl_sk from this checkout, installed or not.
-    root = str(WORKER.parent.parent)
-    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",  # a free port on localhost, no rendezvous server to set up
-        "--nproc_per_node=2",
-        str(WORKER),
-        str(folder),
-    ]
-    result = subprocess.run(
-        command, env=environment, capture_output=True, text=True, timeout=180, check=False
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    torchrun(WORKER, folder)
     return folder
 
 

@@ -221,6 +221,26 @@ def test_wav2vec2_student_export_failure_names_the_student_and_why(tmp_path):
         export_onnx(classifier, tmp_path / "wav2vec2.onnx", clips[:2])
 
 
+def test_wav2vec2_student_with_layer_norm_exports(tmp_path):
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    # Layer norm runs the feature encoder on the padded batch; group norm (wav2vec2-base)
+    # runs it clip by clip and is refused above. One layer keeps the export short.
+    config = Wav2Vec2Config(
+        **{**TINY_WAV2VEC2, "num_hidden_layers": 1},
+        feat_extract_norm="layer",
+        do_stable_layer_norm=True,
+    )
+    torch.manual_seed(0)
+    Wav2Vec2Model(config).save_pretrained(tmp_path / "wav2vec2")
+    clips, words = _clips(6)
+    classifier = _classifier("wav2vec2", clips, words, student__name_or_path=tmp_path / "wav2vec2")
+    path = export_onnx(classifier, tmp_path / "wav2vec2.onnx", clips[:2])
+    held_out, _ = _clips(5, seed=1)  # other lengths than the traced clips
+    _, probabilities = _session(path).run(None, onnx_inputs(classifier, held_out))
+    np.testing.assert_allclose(probabilities, classifier.predict_proba(held_out), atol=TOLERANCE)
+
+
 def test_unfitted_estimator_is_refused(tmp_path):
     with pytest.raises(NotFittedError):
         export_onnx(ZeroShotClassifier(CWCLAligner()), tmp_path / "model.onnx", np.zeros((2, 3)))

@@ -88,8 +88,10 @@ def _train_epoch(run: _Run, epoch: int, snapshot: dict) -> float:
 def _end_of_epoch_callbacks(callbacks: list, estimator, record: dict) -> str | None:
     """Run the epoch-end hooks; the reason one of them asked to stop (alike on every rank).
 
-    Rank 0's callbacks run first and their decision is broadcast; the callbacks that run on
-    every rank (early stopping) run last, where no earlier one stopped.
+    Rank 0's callbacks run first and their decision is broadcast, with the record as they
+    left it: the keys they add (the target statistics) reach every rank's history, so that
+    every rank ends with the same fitted state. The callbacks that run on every rank (early
+    stopping) run last, where no earlier one stopped.
     """
     reason = None
     try:
@@ -98,7 +100,8 @@ def _end_of_epoch_callbacks(callbacks: list, estimator, record: dict) -> str | N
                 callback.on_epoch_end(estimator, record)
     except StopTraining as stop:
         reason = stop.reason
-    reason = broadcast_object(reason)
+    reason, main_record = broadcast_object((reason, record))
+    record.update(main_record)  # in place: the record is already in the history
     if reason is None:
         try:
             for callback in callbacks:

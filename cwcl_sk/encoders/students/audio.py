@@ -397,7 +397,9 @@ class SpeechTransformerEncoder(nn.Module):
         if self.normalize_waveform:
             waveforms = _normalize_waveforms(waveforms, sample_mask)
         frame_lengths = self.model._get_feat_extract_output_lengths(sample_lengths).long()
-        if int(frame_lengths.min()) < 1:
+        # Reading a value to the host has no place in a traced graph, so the check is left
+        # out while exporting to ONNX; every eager call (fit, transform, predict) keeps it.
+        if not _exporting() and int(frame_lengths.min()) < 1:
             raise ValueError(
                 f"A clip of {int(sample_lengths.min())} samples is shorter than the receptive "
                 "field of the student's convolutional feature encoder."
@@ -423,6 +425,13 @@ class SpeechTransformerEncoder(nn.Module):
             for waveform, length in zip(waveforms, lengths.tolist(), strict=True)
         ]
         return nn.utils.rnn.pad_sequence(per_clip, batch_first=True)
+
+
+def _exporting() -> bool:
+    """True while ``torch.export`` (and so the ONNX exporter) traces the model."""
+    # Older torch releases, which the project still supports, lack it.
+    is_exporting = getattr(torch.compiler, "is_exporting", None)
+    return bool(is_exporting is not None and is_exporting())
 
 
 def _normalize_waveforms(waveforms: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
