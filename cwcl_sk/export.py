@@ -48,8 +48,8 @@ _NOT_EXPORTABLE = {
 # student may trace): said beside the exporter's own reason.
 _KNOWN_OBSTACLES = {
     name: (
-        "its forward pass reads the shortest clip's frame count to the host to check it, and "
-        "with feat_extract_norm='group' (wav2vec2-base) runs the feature encoder clip by clip"
+        "with feat_extract_norm='group' (wav2vec2-base) its forward pass runs the feature "
+        "encoder clip by clip; feat_extract_norm='layer' exports"
     )
     for name in ("wav2vec2", "hubert")
 }
