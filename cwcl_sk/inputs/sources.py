@@ -1,0 +1,287 @@
+"""Inputs read on demand: a corpus that is decoded per batch instead of held in memory.
+
+A :class:`ClipSource` is a sequence of audio clips that reads clip ``i`` only when asked for
+it: from a file (:class:`AudioFiles`, what a list of paths becomes), from a clip store on disk
+(:class:`~cwcl_sk.inputs.clip_store.ClipStore`), or from anything a user wraps. The input
+handlers keep such a source as it is and collate batches from it, so that ``fit`` holds the
+batches in flight (and the DataLoader workers' prefetch), never the corpus.
+
+A clip that cannot be read raises :class:`BadInputError`, which names the argument, the index
+and where the clip came from. The aligner either stops on it or, with
+``on_bad_input="skip"``, leaves the clip out and counts it (see
+:func:`find_bad_inputs`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["AudioFiles", "BadInputError", "ClipSource", "MappedClips", "Subset", "find_bad_inputs"]
+
+
+class BadInputError(ValueError):
+    """A clip (or image) that could not be read, with its index and where it came from.
+
+    Parameters
+    ----------
+    message : str
+    index : int
+        The position in the argument (``X[index]``).
+    source : str, optional
+        Where the item came from (a file path, a store entry).
+    """
+
+    def __init__(self, message: str, index: int, source: str | None = None):
+        super().__init__(message)
+        self.index = int(index)
+        self.source = source
+
+    def __reduce__(self):
+        # DataLoader workers pickle exceptions back to the main process.
+        return type(self), (str(self), self.index, self.source)
+
+
+class ClipSource(Sequence):
+    """A sequence of clips read on demand (the interface; see the module docstring).
+
+    Subclasses implement ``__len__``, :meth:`read` and :meth:`describe`, and set
+    ``sampling_rate``; ``source[i]`` calls ``read(i)`` and turns any failure into a
+    :class:`BadInputError` naming the clip. Sources must pickle (DataLoader workers receive
+    them) without their clips.
+    """
+
+    #: The rate, in Hz, of the clips :meth:`read` returns.
+    sampling_rate: int = 16000
+    #: The argument name used in error messages (``X``, ``X_valid``).
+    argument: str = "X"
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def read(self, index: int) -> np.ndarray:
+        """Clip ``index`` as a 1-D float32 array at :attr:`sampling_rate`."""
+        raise NotImplementedError
+
+    def describe(self, index: int) -> str:
+        """Where clip ``index`` comes from, for error messages (a path, a store entry)."""
+        return f"item {index}"
+
+    def fingerprint(self) -> str:
+        """A digest of what the source holds, for resume checks (cheap: not the samples)."""
+        hasher = hashlib.sha256(f"{type(self).__name__}:{len(self)}".encode())
+        for index in range(len(self)):
+            hasher.update(self.describe(index).encode("utf-8", "surrogatepass") + b"\0")
+        return hasher.hexdigest()[:32]
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Subset(self, np.arange(len(self))[index])
+        index = _position(index, len(self))
+        try:
+            return self.read(index)
+        except BadInputError:
+            raise
+        except Exception as error:
+            source = self.describe(index)
+            raise BadInputError(
+                f"{self.argument}[{index}] could not be read ({source}): "
+                f"{type(error).__name__}: {error}. Pass on_bad_input='skip' to leave unreadable "
+                "items out of training.",
+                index,
+                source,
+            ) from error
+
+    def __iter__(self):
+        for index in range(len(self)):
+            yield self[index]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n={len(self)}, sampling_rate={self.sampling_rate})"
+
+
+def _position(index, length: int) -> int:
+    if not isinstance(index, int | np.integer):
+        raise TypeError(f"clip indices must be integers, got {type(index).__name__}.")
+    index = int(index)
+    if index < 0:
+        index += length
+    if not 0 <= index < length:
+        raise IndexError(f"clip index {index} out of range for {length} clips.")
+    return index
+
+
+class AudioFiles(ClipSource):
+    """Audio files decoded when a batch needs them (what a list of paths passed to ``fit`` is).
+
+    Parameters
+    ----------
+    paths : sequence of str or path-like
+        Every path must exist (checked here, so a typo fails before training starts);
+        whether a file decodes is found when it is read.
+    sampling_rate : int, default=16000
+        Every file is resampled to this rate and mixed down to mono.
+    argument : str, default="X"
+        Name used in error messages.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile, tempfile, os
+    >>> from cwcl_sk.inputs import AudioFiles
+    >>> folder = tempfile.mkdtemp()
+    >>> path = os.path.join(folder, "clip.wav")
+    >>> soundfile.write(path, np.zeros(800, dtype=np.float32), 8000)
+    >>> clips = AudioFiles([path], sampling_rate=16000)
+    >>> clips[0].shape
+    (1600,)
+    """
+
+    def __init__(self, paths, sampling_rate: int = 16000, argument: str = "X"):
+        self.paths = [os.fspath(path) for path in paths]
+        self.sampling_rate = int(sampling_rate)
+        self.argument = argument
+        for index, path in enumerate(self.paths):
+            if not os.path.isfile(path):
+                what = "is not a file" if os.path.exists(path) else "no such audio file"
+                raise FileNotFoundError(f"{argument}[{index}]: {what}: {path!r}.")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def read(self, index: int) -> np.ndarray:
+        from .audio import _read_file  # the decoder of eager path lists, shared
+
+        return _read_file(Path(self.paths[index]), self.sampling_rate, f"{self.argument}[{index}]")
+
+    def describe(self, index: int) -> str:
+        return repr(self.paths[index])
+
+    def fingerprint(self) -> str:
+        # Paths and sizes: a file replaced by another of a different size is other data.
+        hasher = hashlib.sha256(f"AudioFiles:{self.sampling_rate}:{len(self)}".encode())
+        for path in self.paths:
+            size = os.stat(path).st_size if os.path.exists(path) else -1
+            hasher.update(f"{path}\0{size}\0".encode("utf-8", "surrogatepass"))
+        return hasher.hexdigest()[:32]
+
+
+class MappedClips(ClipSource):
+    """Another source's clips passed through a function when read (resampling, features).
+
+    Parameters
+    ----------
+    source : ClipSource
+    function : callable
+        ``function(clip, name) -> array``; ``name`` is ``"X[i]"`` for error messages.
+    sampling_rate : int, optional
+        The rate of what ``function`` returns (default: the source's).
+    """
+
+    def __init__(self, source: ClipSource, function: Callable, sampling_rate: int | None = None):
+        self.source = source
+        self.function = function
+        self.sampling_rate = int(sampling_rate or source.sampling_rate)
+        self.argument = source.argument
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def read(self, index: int) -> np.ndarray:
+        return self.function(self.source[index], f"{self.argument}[{index}]")
+
+    def describe(self, index: int) -> str:
+        return self.source.describe(index)
+
+    def fingerprint(self) -> str:
+        name = getattr(self.function, "__qualname__", type(self.function).__name__)
+        return hashlib.sha256(f"{self.source.fingerprint()}:{name}".encode()).hexdigest()[:32]
+
+
+class Subset(ClipSource):
+    """The clips ``indices`` of a source, in that order (a validation split, skipped items).
+
+    Errors keep naming the clip's position in the *original* argument.
+    """
+
+    def __init__(self, source: ClipSource, indices):
+        self.source = source
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.sampling_rate = source.sampling_rate
+        self.argument = source.argument
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Subset(self.source, self.indices[index])
+        return self.source[int(self.indices[_position(index, len(self))])]
+
+    def read(self, index: int) -> np.ndarray:
+        return self.source[int(self.indices[index])]
+
+    def describe(self, index: int) -> str:
+        return self.source.describe(int(self.indices[index]))
+
+    def fingerprint(self) -> str:
+        hasher = hashlib.sha256(self.source.fingerprint().encode())
+        hasher.update(self.indices.tobytes())
+        return hasher.hexdigest()[:32]
+
+
+def find_bad_inputs(source: Sequence, num_workers: int = 0) -> list[dict]:
+    """Read every item of ``source`` once; the ones that fail, with their errors.
+
+    Parameters
+    ----------
+    source : ClipSource
+    num_workers : int, default=0
+        DataLoader worker processes that read in parallel; 0 reads in this process.
+
+    Returns
+    -------
+    bad : list of dict
+        ``{"position", "index", "source", "error"}`` per unreadable item, in order:
+        ``position`` in ``source``, ``index`` in the argument the user passed (they differ for
+        a :class:`Subset`).
+    """
+    import torch
+
+    reader = _Reader(source)
+    if num_workers == 0:
+        results = (reader[index] for index in range(len(source)))
+    else:
+        results = torch.utils.data.DataLoader(
+            reader, batch_size=None, num_workers=num_workers, collate_fn=_unchanged
+        )
+    return [result for result in results if result is not None]
+
+
+def _unchanged(item):
+    return item
+
+
+class _Reader:
+    """``reader[i]`` reads item ``i`` and returns None, or a record of why it failed."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int):
+        try:
+            self.source[index]
+        except BadInputError as error:
+            return {
+                "position": int(index),
+                "index": error.index,
+                "source": error.source,
+                "error": str(error),
+            }
+        return None
