@@ -16,8 +16,16 @@ from .arrays import (
     unique_float_rows,
     unique_rows,
 )
-from .audio import AudioInputs, LogMelInputs, load_audio, log_mel_spectrogram, pad_batch
+from .audio import (
+    AudioInputs,
+    LogMelInputs,
+    clip_source,
+    load_audio,
+    log_mel_spectrogram,
+    pad_batch,
+)
 from .images import ImageInputs, ImageItem, load_images, resize_images
+from .sources import AudioFiles, BadInputError, ClipSource, MappedClips, Subset, find_bad_inputs
 from .text import (
     TokenizedTextInputs,
     check_texts,
@@ -26,7 +34,14 @@ from .text import (
 )
 
 __all__ = [
+    "AudioFiles",
     "AudioInputs",
+    "BadInputError",
+    "ClipSource",
+    "MappedClips",
+    "Subset",
+    "clip_source",
+    "find_bad_inputs",
     "FeatureInputs",
     "ImageInputs",
     "ImageItem",

@@ -17,6 +17,7 @@ of the batch with an attention mask (1 = real sample or frame, 0 = padding):
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
@@ -29,8 +30,16 @@ import soundfile
 import torch
 
 from .arrays import split_items
+from .sources import AudioFiles, ClipSource, MappedClips
 
-__all__ = ["AudioInputs", "LogMelInputs", "load_audio", "log_mel_spectrogram", "pad_batch"]
+__all__ = [
+    "AudioInputs",
+    "LogMelInputs",
+    "clip_source",
+    "load_audio",
+    "log_mel_spectrogram",
+    "pad_batch",
+]
 
 # A 2-D array with this many columns or fewer is a clip with channels as columns (mono or
 # stereo), never a set of clips: no clip is 1 or 2 samples long.
@@ -109,19 +118,83 @@ def load_audio(
     for index, item in enumerate(items):
         name = f"{argument}[{index}]"
         if is_path[index]:
-            clip = _read_file(item, target, name)
+            clip, rate = _read_file(item, target, name), target
         else:
-            clip = _check_clip(item, name)
-            if int(sampling_rate) != target:
-                clip = librosa.resample(clip, orig_sr=int(sampling_rate), target_sr=target)
-        if clip.size < min_samples:
-            raise ValueError(
-                f"{name} is too short: {clip.size} samples at {target} Hz "
-                f"({1000 * clip.size / target:.1f} ms); this student needs at least "
-                f"{min_samples} ({1000 * min_samples / target:.1f} ms)."
-            )
-        clips.append(np.ascontiguousarray(clip, dtype=np.float32))
+            clip, rate = _check_clip(item, name), int(sampling_rate)
+        clips.append(_at_rate(clip, name, rate, target, min_samples))
     return clips
+
+
+def _at_rate(clip, name: str, rate: int, target: int, min_samples: int) -> np.ndarray:
+    """A checked clip at ``rate`` Hz resampled to ``target``, rejected if too short."""
+    if rate != target:
+        clip = librosa.resample(clip, orig_sr=rate, target_sr=target)
+    if clip.size < min_samples:
+        raise ValueError(
+            f"{name} is too short: {clip.size} samples at {target} Hz "
+            f"({1000 * clip.size / target:.1f} ms); this student needs at least "
+            f"{min_samples} ({1000 * min_samples / target:.1f} ms)."
+        )
+    return np.ascontiguousarray(clip, dtype=np.float32)
+
+
+def clip_source(X, sampling_rate: int, argument: str = "X", min_samples: int = 1):
+    """``X`` as a :class:`~cwcl_sk.inputs.ClipSource` read on demand, or None to load it now.
+
+    A clip source is kept as it is (resampled on reading when its rate is not
+    ``sampling_rate``), and a list of file paths becomes :class:`~cwcl_sk.inputs.AudioFiles`:
+    the files are decoded when a batch needs them, so that memory holds batches, never the
+    corpus. Every other form (arrays, lists of arrays) returns None: those clips are already
+    in memory and are checked once by :func:`load_audio`.
+
+    Parameters
+    ----------
+    X : object
+        What the user passed.
+    sampling_rate : int
+        The rate the student reads clips at.
+    argument : str, default="X"
+    min_samples : int, default=1
+        Shorter clips are rejected, by index, when they are read.
+
+    Returns
+    -------
+    source : ClipSource or None
+    """
+    if isinstance(X, ClipSource):
+        source = X
+    elif _is_path_list(X):
+        source = AudioFiles(X, sampling_rate, argument)
+    else:
+        return None
+    return MappedClips(
+        source,
+        functools.partial(
+            _check_read_clip,
+            rate=int(source.sampling_rate),
+            target=int(sampling_rate),
+            min_samples=int(min_samples),
+        ),
+        sampling_rate,
+    )
+
+
+def _is_path_list(X) -> bool:
+    """Whether ``X`` is a non-empty list, tuple or 1-D array of paths and nothing else."""
+    if isinstance(X, np.ndarray):
+        if X.ndim != 1 or X.dtype.kind not in "UO":
+            return False
+        X = X.tolist()
+    elif hasattr(X, "tolist") and hasattr(X, "iloc"):  # a pandas Series of paths
+        X = X.tolist()
+    if not isinstance(X, list | tuple) or not X:
+        return False
+    return all(isinstance(item, str | os.PathLike) for item in X)
+
+
+def _check_read_clip(clip, name: str, *, rate: int, target: int, min_samples: int):
+    """The checks of :func:`load_audio`, applied to one clip as a source returns it."""
+    return _at_rate(_check_clip(clip, name), name, rate, target, min_samples)
 
 
 def _as_items(X, argument: str) -> list:
@@ -308,8 +381,17 @@ class AudioInputs:
         self.model_sampling_rate = model_sampling_rate
         self.min_samples = min_samples
 
-    def prepare(self, X, argument: str = "X") -> list[np.ndarray]:
-        """Validate and load every clip (see :func:`load_audio`); called once per fit."""
+    def prepare(self, X, argument: str = "X"):
+        """Validate and load every clip (see :func:`load_audio`); called once per fit.
+
+        A list of file paths, or a :class:`~cwcl_sk.inputs.ClipSource`, is not loaded: it is
+        kept as a source that reads each clip when a batch needs it (see
+        :func:`clip_source`).
+        """
+        target = self.model_sampling_rate or self.sampling_rate
+        source = clip_source(X, target, argument, self.min_samples)
+        if source is not None:
+            return source
         return load_audio(
             X,
             self.sampling_rate,
@@ -322,6 +404,11 @@ class AudioInputs:
         """The clips ``indices`` as ``input_values`` (batch, max_samples) and their mask."""
         input_values, attention_mask = pad_batch([data[index] for index in indices])
         return {"input_values": input_values, "attention_mask": attention_mask}
+
+
+def _log_mel_of(clip, name, *, sampling_rate: int, n_mels: int, top_db: float) -> np.ndarray:
+    """:func:`log_mel_spectrogram` with a source's ``(clip, name)`` signature (it pickles)."""
+    return log_mel_spectrogram(clip, sampling_rate, n_mels, top_db)
 
 
 def _fft_size(sampling_rate: int) -> int:
@@ -415,11 +502,18 @@ class LogMelInputs:
         # A clip shorter than one FFT (32 ms at 8 or 16 kHz) fills no frame; in practice it is
         # a mistake (a clip of a few samples), since a spoken word lasts 100 ms or more.
         min_samples = _fft_size(int(self.sampling_rate))
+        spectrogram = functools.partial(
+            _log_mel_of,
+            sampling_rate=int(self.sampling_rate),
+            n_mels=self.n_mels,
+            top_db=float(self.top_db),
+        )
+        source = clip_source(X, self.sampling_rate, argument, min_samples)
+        if source is not None:
+            # Files and sources: each spectrogram is computed when its batch is collated.
+            return MappedClips(source, spectrogram)
         clips = load_audio(X, self.sampling_rate, argument, min_samples=min_samples)
-        return [
-            log_mel_spectrogram(clip, int(self.sampling_rate), self.n_mels, float(self.top_db))
-            for clip in clips
-        ]
+        return [spectrogram(clip, None) for clip in clips]
 
     def collate(self, data: list[np.ndarray], indices) -> dict[str, torch.Tensor]:
         """The spectrograms ``indices`` as ``features`` (batch, max_frames, n_mels) and mask."""

@@ -30,15 +30,17 @@ class BadInputError(ValueError):
     Parameters
     ----------
     message : str
-    index : int
+    index : int, optional
         The position in the argument (``X[index]``).
     source : str, optional
         Where the item came from (a file path, a store entry).
     """
 
-    def __init__(self, message: str, index: int, source: str | None = None):
+    def __init__(self, message: str, index: int | None = None, source: str | None = None):
+        # The extra arguments are optional: a DataLoader re-raises a worker's error as
+        # ``type(error)(message)``.
         super().__init__(message)
-        self.index = int(index)
+        self.index = None if index is None else int(index)
         self.source = source
 
     def __reduce__(self):
@@ -88,10 +90,13 @@ class ClipSource(Sequence):
             raise
         except Exception as error:
             source = self.describe(index)
+            name = f"{self.argument}[{index}]"
+            # Decoders name the clip already (``X[3] could not be decoded as audio: ...``).
+            message = str(error).rstrip(".")
+            if not message.startswith(name):
+                message = f"{name} could not be read ({source}): {type(error).__name__}: {message}"
             raise BadInputError(
-                f"{self.argument}[{index}] could not be read ({source}): "
-                f"{type(error).__name__}: {error}. Pass on_bad_input='skip' to leave unreadable "
-                "items out of training.",
+                f"{message}. Pass on_bad_input='skip' to leave unreadable inputs out of training.",
                 index,
                 source,
             ) from error
