@@ -27,7 +27,7 @@ from .distributed import broadcast_object, is_distributed, is_main_process, main
 from .encoders.heads import EmbeddingModel, output_width
 from .encoders.registry import make_student, make_teacher
 from .inputs import check_same_length, count_samples
-from .inputs.sources import ClipSource, Subset, find_bad_inputs
+from .inputs.sources import InputSource, Subset, find_bad_inputs
 from .objective import BatchLoss
 from .schedules import LearningRateSchedule
 from .training import (
@@ -147,12 +147,12 @@ def _encode_pairs(aligner, teacher, y, argument: str):
 def _readable_pairs(aligner, data, y, argument: str = "X"):
     """The pairs whose inputs can be read, and a record of the others.
 
-    Only inputs read on demand (a :class:`~cwcl_sk.inputs.ClipSource`) are checked, and only
+    Only inputs read on demand (an :class:`~cwcl_sk.inputs.InputSource`: files, a clip store) are checked, and only
     with ``on_bad_input="skip"``: every input is read once (in ``num_workers`` DataLoader
     workers), and the pairs of those that fail are left out, with a warning. With
     ``"raise"``, a bad input stops training when its batch reads it.
     """
-    if aligner.on_bad_input != "skip" or not isinstance(data, ClipSource):
+    if aligner.on_bad_input != "skip" or not isinstance(data, InputSource):
         return data, y, []
     # Pairs of other lengths are reported as such, not as the skipped inputs they would shift.
     check_same_length(len(data), count_samples(y, "y"))

@@ -11,7 +11,7 @@ import torch
 
 from cwcl_sk import CWCLAligner
 from cwcl_sk.encoders.students.audio import speech_inputs
-from cwcl_sk.inputs import AudioFiles, BadInputError, ClipSource, Subset, load_audio
+from cwcl_sk.inputs import AudioFiles, BadInputError, ClipSource, InputSource, Subset, load_audio
 from cwcl_sk.training.targets import PairEmbeddings
 
 RATE = 8000
@@ -57,7 +57,7 @@ def _corrupt(path) -> None:
 def test_a_list_of_paths_is_read_on_demand(corpus):
     paths, _ = corpus
     data = speech_inputs(RATE).prepare(paths)
-    assert isinstance(data, ClipSource) and len(data) == len(paths)
+    assert isinstance(data, InputSource) and len(data) == len(paths)
     assert data[3].dtype == np.float32 and data[3].ndim == 1
     # The same samples as loading them all at once.
     np.testing.assert_array_equal(data[3], load_audio([paths[3]], target_sampling_rate=16000)[0])
@@ -255,3 +255,32 @@ def test_audio_files_pickle_without_their_clips(corpus):
     restored = pickle.loads(pickle.dumps(files))
     assert len(pickle.dumps(files)) < 10_000
     np.testing.assert_array_equal(restored[0], files[0])
+
+
+def test_image_files_are_read_on_demand_and_train(tmp_path):
+    from PIL import Image
+
+    from cwcl_sk.inputs import ImageFiles, load_images
+
+    rng = np.random.default_rng(0)
+    paths, texts = [], []
+    for index in range(16):
+        pixels = np.full((12, 12, 3), 40 + 50 * (index % 4), dtype=np.uint8)
+        pixels[rng.integers(0, 12), :] = 255
+        path = tmp_path / f"image{index:02d}.png"
+        Image.fromarray(pixels).save(path)
+        paths.append(str(path))
+        texts.append(["dark", "dim", "light", "bright"][index % 4])
+    settings = {"teacher": "bert", "student": "cnn", "batch_size": 8, "max_epochs": 1,
+                "device": "cpu", "random_state": 0}
+    lazy = CWCLAligner(**settings).fit(paths, texts)
+    eager = CWCLAligner(**settings).fit(load_images(paths), texts)
+    np.testing.assert_allclose(lazy.transform(paths), eager.transform(paths), atol=1e-6)
+    assert isinstance(ImageFiles(paths)[0], np.ndarray)
+    Image.fromarray(np.zeros((10, 12, 3), dtype=np.uint8)).save(tmp_path / "odd.png")
+    with pytest.raises(ValueError, match=r"X\[16\] is 10x12 pixels but the first image is 12x12"):
+        CWCLAligner(**settings).fit([*paths, str(tmp_path / "odd.png")], [*texts, "dark"])
+    with open(paths[2], "w") as file:
+        file.write("no image")
+    with pytest.warns(UserWarning, match="1 of 16 training inputs could not be read"):
+        CWCLAligner(**settings, on_bad_input="skip").fit(paths, texts)

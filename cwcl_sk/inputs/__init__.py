@@ -25,7 +25,16 @@ from .audio import (
     pad_batch,
 )
 from .images import ImageInputs, ImageItem, load_images, resize_images
-from .sources import AudioFiles, BadInputError, ClipSource, MappedClips, Subset, find_bad_inputs
+from .sources import (
+    AudioFiles,
+    BadInputError,
+    ClipSource,
+    ImageFiles,
+    InputSource,
+    MappedInputs,
+    Subset,
+    find_bad_inputs,
+)
 from .text import (
     TokenizedTextInputs,
     check_texts,
@@ -38,12 +47,14 @@ __all__ = [
     "AudioInputs",
     "BadInputError",
     "ClipSource",
-    "MappedClips",
+    "MappedInputs",
     "Subset",
     "clip_source",
     "find_bad_inputs",
     "FeatureInputs",
+    "ImageFiles",
     "ImageInputs",
+    "InputSource",
     "ImageItem",
     "LogMelInputs",
     "TokenizedTextInputs",

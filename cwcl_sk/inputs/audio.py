@@ -30,7 +30,7 @@ import soundfile
 import torch
 
 from .arrays import split_items
-from .sources import AudioFiles, ClipSource, MappedClips
+from .sources import AudioFiles, InputSource, MappedInputs, is_path_list
 
 __all__ = [
     "AudioInputs",
@@ -139,7 +139,7 @@ def _at_rate(clip, name: str, rate: int, target: int, min_samples: int) -> np.nd
 
 
 def clip_source(X, sampling_rate: int, argument: str = "X", min_samples: int = 1):
-    """``X`` as a :class:`~cwcl_sk.inputs.ClipSource` read on demand, or None to load it now.
+    """``X`` as an :class:`~cwcl_sk.inputs.InputSource` read on demand, or None to load it now.
 
     A clip source is kept as it is (resampled on reading when its rate is not
     ``sampling_rate``), and a list of file paths becomes :class:`~cwcl_sk.inputs.AudioFiles`:
@@ -159,15 +159,15 @@ def clip_source(X, sampling_rate: int, argument: str = "X", min_samples: int = 1
 
     Returns
     -------
-    source : ClipSource or None
+    source : InputSource or None
     """
-    if isinstance(X, ClipSource):
+    if isinstance(X, InputSource) and X.sampling_rate is not None:
         source = X
-    elif _is_path_list(X):
+    elif is_path_list(X):
         source = AudioFiles(X, sampling_rate, argument)
     else:
         return None
-    return MappedClips(
+    return MappedInputs(
         source,
         functools.partial(
             _check_read_clip,
@@ -177,19 +177,6 @@ def clip_source(X, sampling_rate: int, argument: str = "X", min_samples: int = 1
         ),
         sampling_rate,
     )
-
-
-def _is_path_list(X) -> bool:
-    """Whether ``X`` is a non-empty list, tuple or 1-D array of paths and nothing else."""
-    if isinstance(X, np.ndarray):
-        if X.ndim != 1 or X.dtype.kind not in "UO":
-            return False
-        X = X.tolist()
-    elif hasattr(X, "tolist") and hasattr(X, "iloc"):  # a pandas Series of paths
-        X = X.tolist()
-    if not isinstance(X, list | tuple) or not X:
-        return False
-    return all(isinstance(item, str | os.PathLike) for item in X)
 
 
 def _check_read_clip(clip, name: str, *, rate: int, target: int, min_samples: int):
@@ -511,7 +498,7 @@ class LogMelInputs:
         source = clip_source(X, self.sampling_rate, argument, min_samples)
         if source is not None:
             # Files and sources: each spectrogram is computed when its batch is collated.
-            return MappedClips(source, spectrogram)
+            return MappedInputs(source, spectrogram)
         clips = load_audio(X, self.sampling_rate, argument, min_samples=min_samples)
         return [spectrogram(clip, None) for clip in clips]
 

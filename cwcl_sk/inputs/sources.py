@@ -1,10 +1,12 @@
 """Inputs read on demand: a corpus that is decoded per batch instead of held in memory.
 
-A :class:`ClipSource` is a sequence of audio clips that reads clip ``i`` only when asked for
-it: from a file (:class:`AudioFiles`, what a list of paths becomes), from a clip store on disk
-(:class:`~cwcl_sk.inputs.clip_store.ClipStore`), or from anything a user wraps. The input
-handlers keep such a source as it is and collate batches from it, so that ``fit`` holds the
-batches in flight (and the DataLoader workers' prefetch), never the corpus.
+An :class:`InputSource` is a sequence that reads item ``i`` only when asked for it. A
+:class:`ClipSource` holds audio clips: read from files (:class:`AudioFiles`, what a list of
+audio paths becomes), from a clip store on disk
+(:class:`~cwcl_sk.inputs.clip_store.ClipStore`), or from anything a user wraps;
+:class:`ImageFiles` (what a list of image paths becomes) holds images. The input handlers keep
+such a source as it is and collate batches from it, so that ``fit`` holds the batches in
+flight (and the DataLoader workers' prefetch), never the corpus.
 
 A clip that cannot be read raises :class:`BadInputError`, which names the argument, the index
 and where the clip came from. The aligner either stops on it or, with
@@ -21,7 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["AudioFiles", "BadInputError", "ClipSource", "MappedClips", "Subset", "find_bad_inputs"]
+__all__ = [
+    "AudioFiles",
+    "BadInputError",
+    "ClipSource",
+    "ImageFiles",
+    "InputSource",
+    "MappedInputs",
+    "Subset",
+    "find_bad_inputs",
+]
 
 
 class BadInputError(ValueError):
@@ -48,17 +59,16 @@ class BadInputError(ValueError):
         return type(self), (str(self), self.index, self.source)
 
 
-class ClipSource(Sequence):
-    """A sequence of clips read on demand (the interface; see the module docstring).
+class InputSource(Sequence):
+    """A sequence of inputs read on demand (the interface; see the module docstring).
 
-    Subclasses implement ``__len__``, :meth:`read` and :meth:`describe`, and set
-    ``sampling_rate``; ``source[i]`` calls ``read(i)`` and turns any failure into a
-    :class:`BadInputError` naming the clip. Sources must pickle (DataLoader workers receive
-    them) without their clips.
+    Subclasses implement ``__len__``, :meth:`read` and :meth:`describe`; ``source[i]`` calls
+    ``read(i)`` and turns any failure into a :class:`BadInputError` naming the item.
+    Sources must pickle (DataLoader workers receive them) without their items.
     """
 
-    #: The rate, in Hz, of the clips :meth:`read` returns.
-    sampling_rate: int = 16000
+    #: The rate, in Hz, of the clips :meth:`read` returns; None for inputs that are not audio.
+    sampling_rate: int | None = None
     #: The argument name used in error messages (``X``, ``X_valid``).
     argument: str = "X"
 
@@ -66,11 +76,11 @@ class ClipSource(Sequence):
         raise NotImplementedError
 
     def read(self, index: int) -> np.ndarray:
-        """Clip ``index`` as a 1-D float32 array at :attr:`sampling_rate`."""
+        """Item ``index`` (a clip: a 1-D float32 array at :attr:`sampling_rate`)."""
         raise NotImplementedError
 
     def describe(self, index: int) -> str:
-        """Where clip ``index`` comes from, for error messages (a path, a store entry)."""
+        """Where item ``index`` comes from, for error messages (a path, a store entry)."""
         return f"item {index}"
 
     def fingerprint(self) -> str:
@@ -106,6 +116,21 @@ class ClipSource(Sequence):
             yield self[index]
 
     def __repr__(self) -> str:
+        return f"{type(self).__name__}(n={len(self)})"
+
+
+class ClipSource(InputSource):
+    """An :class:`InputSource` of audio clips: ``read(i)`` returns a 1-D float32 array at
+    ``sampling_rate`` Hz.
+
+    Subclass it to train on clips from anywhere (a database, an archive): implement
+    ``__len__``, ``read`` and ``describe``, set ``sampling_rate``, and pass an instance as
+    ``X``; override :meth:`fingerprint` when ``describe`` does not identify the clips.
+    """
+
+    sampling_rate: int = 16000
+
+    def __repr__(self) -> str:
         return f"{type(self).__name__}(n={len(self)}, sampling_rate={self.sampling_rate})"
 
 
@@ -116,7 +141,7 @@ def _position(index, length: int) -> int:
     if index < 0:
         index += length
     if not 0 <= index < length:
-        raise IndexError(f"clip index {index} out of range for {length} clips.")
+        raise IndexError(f"index {index} out of range for {length} items.")
     return index
 
 
@@ -146,13 +171,9 @@ class AudioFiles(ClipSource):
     """
 
     def __init__(self, paths, sampling_rate: int = 16000, argument: str = "X"):
-        self.paths = [os.fspath(path) for path in paths]
+        self.paths = _existing_paths(paths, argument, "audio")
         self.sampling_rate = int(sampling_rate)
         self.argument = argument
-        for index, path in enumerate(self.paths):
-            if not os.path.isfile(path):
-                what = "is not a file" if os.path.exists(path) else "no such audio file"
-                raise FileNotFoundError(f"{argument}[{index}]: {what}: {path!r}.")
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -166,30 +187,105 @@ class AudioFiles(ClipSource):
         return repr(self.paths[index])
 
     def fingerprint(self) -> str:
-        # Paths and sizes: a file replaced by another of a different size is other data.
-        hasher = hashlib.sha256(f"AudioFiles:{self.sampling_rate}:{len(self)}".encode())
-        for path in self.paths:
-            size = os.stat(path).st_size if os.path.exists(path) else -1
-            hasher.update(f"{path}\0{size}\0".encode("utf-8", "surrogatepass"))
-        return hasher.hexdigest()[:32]
+        return _files_fingerprint(f"AudioFiles:{self.sampling_rate}", self.paths)
 
 
-class MappedClips(ClipSource):
-    """Another source's clips passed through a function when read (resampling, features).
+# Items of a corpus read on demand that a student's input statistics (a mean and a scale per
+# mel band or colour channel) are taken from: a few hundred estimate them well, and reading
+# every item would decode the whole corpus before training starts.
+STATISTICS_ITEMS = 512
+
+
+def statistics_sample(data) -> list:
+    """The items statistics are computed from: all of an in-memory set, or evenly spaced
+    :data:`STATISTICS_ITEMS` of a source read on demand."""
+    if isinstance(data, InputSource) and len(data) > STATISTICS_ITEMS:
+        positions = np.linspace(0, len(data) - 1, STATISTICS_ITEMS).round().astype(int)
+        return [data[int(position)] for position in positions]
+    return list(data)
+
+
+def is_path_list(X) -> bool:
+    """Whether ``X`` is a non-empty list, tuple or 1-D array of paths and nothing else."""
+    if isinstance(X, np.ndarray):
+        if X.ndim != 1 or X.dtype.kind not in "UO":
+            return False
+        X = X.tolist()
+    elif hasattr(X, "tolist") and hasattr(X, "iloc"):  # a pandas Series of paths
+        X = X.tolist()
+    if not isinstance(X, list | tuple) or not X:
+        return False
+    return all(isinstance(item, str | os.PathLike) for item in X)
+
+
+def _existing_paths(paths, argument: str, kind: str) -> list[str]:
+    """``paths`` as strings, each checked to be a file (errors name the index)."""
+    paths = [os.fspath(path) for path in paths]
+    for index, path in enumerate(paths):
+        if not os.path.isfile(path):
+            what = "is not a file" if os.path.exists(path) else f"no such {kind} file"
+            raise FileNotFoundError(f"{argument}[{index}]: {what}: {path!r}.")
+    return paths
+
+
+def _files_fingerprint(kind: str, paths: list[str]) -> str:
+    """Paths and sizes: a file replaced by another of a different size is other data."""
+    hasher = hashlib.sha256(f"{kind}:{len(paths)}".encode())
+    for path in paths:
+        size = os.stat(path).st_size if os.path.exists(path) else -1
+        hasher.update(f"{path}\0{size}\0".encode("utf-8", "surrogatepass"))
+    return hasher.hexdigest()[:32]
+
+
+class ImageFiles(InputSource):
+    """Image files decoded when a batch needs them (what a list of image paths becomes).
 
     Parameters
     ----------
-    source : ClipSource
-    function : callable
-        ``function(clip, name) -> array``; ``name`` is ``"X[i]"`` for error messages.
-    sampling_rate : int, optional
-        The rate of what ``function`` returns (default: the source's).
+    paths : sequence of str or path-like
+        Every path must exist (checked here).
+    mode : {"RGB", "L"}, default="RGB"
+        Colour mode of the decoded images.
+    argument : str, default="X"
     """
 
-    def __init__(self, source: ClipSource, function: Callable, sampling_rate: int | None = None):
+    def __init__(self, paths, mode: str = "RGB", argument: str = "X"):
+        self.paths = _existing_paths(paths, argument, "image")
+        self.mode = mode
+        self.argument = argument
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def read(self, index: int) -> np.ndarray:
+        """Image ``index`` as a float32 (H, W, C) array in [0, 1]."""
+        from .images import load_images  # images imports this module
+
+        return load_images([self.paths[index]], f"{self.argument}[{index}]", self.mode)[0]
+
+    def describe(self, index: int) -> str:
+        return repr(self.paths[index])
+
+    def fingerprint(self) -> str:
+        return _files_fingerprint(f"ImageFiles:{self.mode}", self.paths)
+
+
+class MappedInputs(InputSource):
+    """Another source's items passed through a function when read (resampling, features).
+
+    Parameters
+    ----------
+    source : InputSource
+    function : callable
+        ``function(item, name) -> array``; ``name`` is ``"X[i]"`` for error messages.
+    sampling_rate : int, optional
+        The rate of the clips ``function`` returns (default: the source's).
+    """
+
+    def __init__(self, source: InputSource, function: Callable, sampling_rate: int | None = None):
         self.source = source
         self.function = function
-        self.sampling_rate = int(sampling_rate or source.sampling_rate)
+        self.sampling_rate = sampling_rate or source.sampling_rate
         self.argument = source.argument
 
     def __len__(self) -> int:
@@ -206,13 +302,13 @@ class MappedClips(ClipSource):
         return hashlib.sha256(f"{self.source.fingerprint()}:{name}".encode()).hexdigest()[:32]
 
 
-class Subset(ClipSource):
-    """The clips ``indices`` of a source, in that order (a validation split, skipped items).
+class Subset(InputSource):
+    """The items ``indices`` of a source, in that order (a validation split, skipped items).
 
-    Errors keep naming the clip's position in the *original* argument.
+    Errors keep naming the item's position in the *original* argument.
     """
 
-    def __init__(self, source: ClipSource, indices):
+    def __init__(self, source: InputSource, indices):
         self.source = source
         self.indices = np.asarray(indices, dtype=np.int64)
         self.sampling_rate = source.sampling_rate
@@ -243,7 +339,7 @@ def find_bad_inputs(source: Sequence, num_workers: int = 0) -> list[dict]:
 
     Parameters
     ----------
-    source : ClipSource
+    source : InputSource
     num_workers : int, default=0
         DataLoader worker processes that read in parallel; 0 reads in this process.
 

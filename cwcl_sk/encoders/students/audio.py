@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ...inputs.audio import AudioInputs
-from ...inputs.sources import ClipSource
+from ...inputs.sources import statistics_sample
 from ._transformers import (
     _check_flag,
     _freeze,
@@ -338,7 +338,7 @@ def build_mel_cnn(
         raise ValueError(f"student__dropout must be in [0, 1), got {dropout!r}.")
     if normalize not in ("utterance", "global"):
         raise ValueError(f"student__normalize must be 'utterance' or 'global', got {normalize!r}.")
-    frames = np.concatenate(_statistics_sample(data))  # (total_frames, n_mels)
+    frames = np.concatenate(statistics_sample(data))  # (total_frames, n_mels)
     mean, scale = standardization_statistics(frames, min_scale=1e-6)
     return MelCNN(
         frames.shape[1],
@@ -351,20 +351,6 @@ def build_mel_cnn(
         feature_mean=mean,
         feature_scale=scale,
     )
-
-
-# Spectrograms of a corpus read on demand that the feature statistics are taken from: a few
-# hundred clips estimate a mean and a scale per mel band well, and reading them all would
-# decode the whole corpus before training starts.
-_STATISTICS_CLIPS = 512
-
-
-def _statistics_sample(data) -> list:
-    """All spectrograms in memory, or evenly spaced ones of a source read on demand."""
-    if isinstance(data, ClipSource) and len(data) > _STATISTICS_CLIPS:
-        positions = np.linspace(0, len(data) - 1, _STATISTICS_CLIPS).round().astype(int)
-        return [data[int(position)] for position in positions]
-    return list(data)
 
 
 def _check_positive_int(name: str, value, low: int = 1) -> int:
