@@ -147,10 +147,10 @@ def _encode_pairs(aligner, teacher, y, argument: str):
 def _readable_pairs(aligner, data, y, argument: str = "X"):
     """The pairs whose inputs can be read, and a record of the others.
 
-    Only inputs read on demand (an :class:`~cwcl_sk.inputs.InputSource`: files, a clip store) are checked, and only
-    with ``on_bad_input="skip"``: every input is read once (in ``num_workers`` DataLoader
-    workers), and the pairs of those that fail are left out, with a warning. With
-    ``"raise"``, a bad input stops training when its batch reads it.
+    Only inputs read on demand (an :class:`~cwcl_sk.inputs.InputSource`: files, a clip
+    store) are checked, and only with ``on_bad_input="skip"``: every input is read once (in
+    ``num_workers`` DataLoader workers), and the pairs of those that fail are left out, with
+    a warning. With ``"raise"``, a bad input stops training when its batch reads it.
     """
     if aligner.on_bad_input != "skip" or not isinstance(data, InputSource):
         return data, y, []

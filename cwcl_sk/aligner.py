@@ -147,8 +147,8 @@ default="capped-exp"
         process, which is fastest for in-memory features.
     on_bad_input : {"raise", "skip"}, default="raise"
         What to do with a training input that cannot be read, among those read on demand
-        (a list of file paths, a :class:`~cwcl_sk.inputs.ClipSource` such as a
-        :class:`~cwcl_sk.inputs.ClipStore`). ``"raise"`` stops training with an error that
+        (a list of audio or image file paths, a :class:`~cwcl_sk.inputs.ClipSource` such
+        as a :class:`~cwcl_sk.inputs.ClipStore`). ``"raise"`` stops training with an error that
         names the input's index and path, keeping the weights of the last completed epoch;
         ``"skip"`` reads every input once before training, leaves the unreadable ones out
         with a warning, lists them in ``skipped_inputs_`` and counts them in every

@@ -271,8 +271,14 @@ def test_image_files_are_read_on_demand_and_train(tmp_path):
         Image.fromarray(pixels).save(path)
         paths.append(str(path))
         texts.append(["dark", "dim", "light", "bright"][index % 4])
-    settings = {"teacher": "bert", "student": "cnn", "batch_size": 8, "max_epochs": 1,
-                "device": "cpu", "random_state": 0}
+    settings = {
+        "teacher": "bert",
+        "student": "cnn",
+        "batch_size": 8,
+        "max_epochs": 1,
+        "device": "cpu",
+        "random_state": 0,
+    }
     lazy = CWCLAligner(**settings).fit(paths, texts)
     eager = CWCLAligner(**settings).fit(load_images(paths), texts)
     np.testing.assert_allclose(lazy.transform(paths), eager.transform(paths), atol=1e-6)

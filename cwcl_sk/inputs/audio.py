@@ -30,9 +30,17 @@ import soundfile
 import torch
 
 from .arrays import split_items
-from .sources import AudioFiles, InputSource, MappedInputs, is_path_list
+from .sources import (
+    ClipSource,
+    InputSource,
+    MappedInputs,
+    existing_paths,
+    files_fingerprint,
+    is_path_list,
+)
 
 __all__ = [
+    "AudioFiles",
     "AudioInputs",
     "LogMelInputs",
     "clip_source",
@@ -301,6 +309,49 @@ def _read_with_librosa(path: Path, name: str, soundfile_error: Exception):
             f"{type(error).__name__}: {error})."
         ) from error
     return clip, int(file_rate)
+
+
+class AudioFiles(ClipSource):
+    """Audio files decoded when a batch needs them (what a list of paths passed to ``fit`` is).
+
+    Parameters
+    ----------
+    paths : sequence of str or path-like
+        Every path must exist (checked here, so a typo fails before training starts);
+        whether a file decodes is found when it is read.
+    sampling_rate : int, default=16000
+        Every file is resampled to this rate and mixed down to mono.
+    argument : str, default="X"
+        Name used in error messages.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile, tempfile, os
+    >>> from cwcl_sk.inputs import AudioFiles
+    >>> folder = tempfile.mkdtemp()
+    >>> path = os.path.join(folder, "clip.wav")
+    >>> soundfile.write(path, np.zeros(800, dtype=np.float32), 8000)
+    >>> clips = AudioFiles([path], sampling_rate=16000)
+    >>> clips[0].shape
+    (1600,)
+    """
+
+    def __init__(self, paths, sampling_rate: int = 16000, argument: str = "X"):
+        self.paths = existing_paths(paths, argument, "audio")
+        self.sampling_rate = int(sampling_rate)
+        self.argument = argument
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def read(self, index: int) -> np.ndarray:
+        return _read_file(Path(self.paths[index]), self.sampling_rate, f"{self.argument}[{index}]")
+
+    def describe(self, index: int) -> str:
+        return repr(self.paths[index])
+
+    def fingerprint(self) -> str:
+        return files_fingerprint(f"AudioFiles:{self.sampling_rate}", self.paths)
 
 
 def pad_batch(sequences, pad_value=0, dtype=np.float32) -> tuple[torch.Tensor, torch.Tensor]:

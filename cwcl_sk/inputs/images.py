@@ -30,9 +30,9 @@ import numpy as np
 import torch
 
 from .arrays import split_items
-from .sources import ImageFiles, InputSource, MappedInputs, is_path_list
+from .sources import InputSource, MappedInputs, existing_paths, files_fingerprint, is_path_list
 
-__all__ = ["ImageInputs", "ImageItem", "load_images", "resize_images"]
+__all__ = ["ImageFiles", "ImageInputs", "ImageItem", "load_images", "resize_images"]
 
 _EXPECTED = (
     "a list of images (PIL images, (H, W) or (H, W, C) uint8 or float arrays), an "
@@ -324,6 +324,37 @@ def _check_size(image_size) -> tuple[int, int] | None:
             f"of them, got {image_size!r}."
         )
     return int(height), int(width)
+
+
+class ImageFiles(InputSource):
+    """Image files decoded when a batch needs them (what a list of image paths becomes).
+
+    Parameters
+    ----------
+    paths : sequence of str or path-like
+        Every path must exist (checked here).
+    mode : {"RGB", "L"}, default="RGB"
+        Colour mode of the decoded images.
+    argument : str, default="X"
+    """
+
+    def __init__(self, paths, mode: str = "RGB", argument: str = "X"):
+        self.paths = existing_paths(paths, argument, "image")
+        self.mode = mode
+        self.argument = argument
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def read(self, index: int) -> np.ndarray:
+        """Image ``index`` as a float32 (H, W, C) array in [0, 1]."""
+        return load_images([self.paths[index]], f"{self.argument}[{index}]", self.mode)[0]
+
+    def describe(self, index: int) -> str:
+        return repr(self.paths[index])
+
+    def fingerprint(self) -> str:
+        return files_fingerprint(f"ImageFiles:{self.mode}", self.paths)
 
 
 class ImageInputs:

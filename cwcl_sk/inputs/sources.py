@@ -1,12 +1,12 @@
 """Inputs read on demand: a corpus that is decoded per batch instead of held in memory.
 
 An :class:`InputSource` is a sequence that reads item ``i`` only when asked for it. A
-:class:`ClipSource` holds audio clips: read from files (:class:`AudioFiles`, what a list of
-audio paths becomes), from a clip store on disk
-(:class:`~cwcl_sk.inputs.clip_store.ClipStore`), or from anything a user wraps;
-:class:`ImageFiles` (what a list of image paths becomes) holds images. The input handlers keep
-such a source as it is and collate batches from it, so that ``fit`` holds the batches in
-flight (and the DataLoader workers' prefetch), never the corpus.
+:class:`ClipSource` holds audio clips: read from files
+(:class:`~cwcl_sk.inputs.AudioFiles`, what a list of audio paths becomes), from a clip store
+on disk (:class:`~cwcl_sk.inputs.ClipStore`), or from anything a user wraps;
+:class:`~cwcl_sk.inputs.ImageFiles` (what a list of image paths becomes) holds images. The
+input handlers keep such a source as it is and collate batches from it, so that ``fit``
+holds the batches in flight (and the DataLoader workers' prefetch), never the corpus.
 
 A clip that cannot be read raises :class:`BadInputError`, which names the argument, the index
 and where the clip came from. The aligner either stops on it or, with
@@ -19,19 +19,20 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
 __all__ = [
-    "AudioFiles",
     "BadInputError",
     "ClipSource",
-    "ImageFiles",
     "InputSource",
     "MappedInputs",
     "Subset",
+    "existing_paths",
+    "files_fingerprint",
     "find_bad_inputs",
+    "is_path_list",
+    "statistics_sample",
 ]
 
 
@@ -145,131 +146,6 @@ def _position(index, length: int) -> int:
     return index
 
 
-class AudioFiles(ClipSource):
-    """Audio files decoded when a batch needs them (what a list of paths passed to ``fit`` is).
-
-    Parameters
-    ----------
-    paths : sequence of str or path-like
-        Every path must exist (checked here, so a typo fails before training starts);
-        whether a file decodes is found when it is read.
-    sampling_rate : int, default=16000
-        Every file is resampled to this rate and mixed down to mono.
-    argument : str, default="X"
-        Name used in error messages.
-
-    Examples
-    --------
-    >>> import numpy as np, soundfile, tempfile, os
-    >>> from cwcl_sk.inputs import AudioFiles
-    >>> folder = tempfile.mkdtemp()
-    >>> path = os.path.join(folder, "clip.wav")
-    >>> soundfile.write(path, np.zeros(800, dtype=np.float32), 8000)
-    >>> clips = AudioFiles([path], sampling_rate=16000)
-    >>> clips[0].shape
-    (1600,)
-    """
-
-    def __init__(self, paths, sampling_rate: int = 16000, argument: str = "X"):
-        self.paths = _existing_paths(paths, argument, "audio")
-        self.sampling_rate = int(sampling_rate)
-        self.argument = argument
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def read(self, index: int) -> np.ndarray:
-        from .audio import _read_file  # the decoder of eager path lists, shared
-
-        return _read_file(Path(self.paths[index]), self.sampling_rate, f"{self.argument}[{index}]")
-
-    def describe(self, index: int) -> str:
-        return repr(self.paths[index])
-
-    def fingerprint(self) -> str:
-        return _files_fingerprint(f"AudioFiles:{self.sampling_rate}", self.paths)
-
-
-# Items of a corpus read on demand that a student's input statistics (a mean and a scale per
-# mel band or colour channel) are taken from: a few hundred estimate them well, and reading
-# every item would decode the whole corpus before training starts.
-STATISTICS_ITEMS = 512
-
-
-def statistics_sample(data) -> list:
-    """The items statistics are computed from: all of an in-memory set, or evenly spaced
-    :data:`STATISTICS_ITEMS` of a source read on demand."""
-    if isinstance(data, InputSource) and len(data) > STATISTICS_ITEMS:
-        positions = np.linspace(0, len(data) - 1, STATISTICS_ITEMS).round().astype(int)
-        return [data[int(position)] for position in positions]
-    return list(data)
-
-
-def is_path_list(X) -> bool:
-    """Whether ``X`` is a non-empty list, tuple or 1-D array of paths and nothing else."""
-    if isinstance(X, np.ndarray):
-        if X.ndim != 1 or X.dtype.kind not in "UO":
-            return False
-        X = X.tolist()
-    elif hasattr(X, "tolist") and hasattr(X, "iloc"):  # a pandas Series of paths
-        X = X.tolist()
-    if not isinstance(X, list | tuple) or not X:
-        return False
-    return all(isinstance(item, str | os.PathLike) for item in X)
-
-
-def _existing_paths(paths, argument: str, kind: str) -> list[str]:
-    """``paths`` as strings, each checked to be a file (errors name the index)."""
-    paths = [os.fspath(path) for path in paths]
-    for index, path in enumerate(paths):
-        if not os.path.isfile(path):
-            what = "is not a file" if os.path.exists(path) else f"no such {kind} file"
-            raise FileNotFoundError(f"{argument}[{index}]: {what}: {path!r}.")
-    return paths
-
-
-def _files_fingerprint(kind: str, paths: list[str]) -> str:
-    """Paths and sizes: a file replaced by another of a different size is other data."""
-    hasher = hashlib.sha256(f"{kind}:{len(paths)}".encode())
-    for path in paths:
-        size = os.stat(path).st_size if os.path.exists(path) else -1
-        hasher.update(f"{path}\0{size}\0".encode("utf-8", "surrogatepass"))
-    return hasher.hexdigest()[:32]
-
-
-class ImageFiles(InputSource):
-    """Image files decoded when a batch needs them (what a list of image paths becomes).
-
-    Parameters
-    ----------
-    paths : sequence of str or path-like
-        Every path must exist (checked here).
-    mode : {"RGB", "L"}, default="RGB"
-        Colour mode of the decoded images.
-    argument : str, default="X"
-    """
-
-    def __init__(self, paths, mode: str = "RGB", argument: str = "X"):
-        self.paths = _existing_paths(paths, argument, "image")
-        self.mode = mode
-        self.argument = argument
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def read(self, index: int) -> np.ndarray:
-        """Image ``index`` as a float32 (H, W, C) array in [0, 1]."""
-        from .images import load_images  # images imports this module
-
-        return load_images([self.paths[index]], f"{self.argument}[{index}]", self.mode)[0]
-
-    def describe(self, index: int) -> str:
-        return repr(self.paths[index])
-
-    def fingerprint(self) -> str:
-        return _files_fingerprint(f"ImageFiles:{self.mode}", self.paths)
-
-
 class MappedInputs(InputSource):
     """Another source's items passed through a function when read (resampling, features).
 
@@ -332,6 +208,53 @@ class Subset(InputSource):
         hasher = hashlib.sha256(self.source.fingerprint().encode())
         hasher.update(self.indices.tobytes())
         return hasher.hexdigest()[:32]
+
+
+# Items of a corpus read on demand that a student's input statistics (a mean and a scale per
+# mel band or colour channel) are taken from: a few hundred estimate them well, and reading
+# every item would decode the whole corpus before training starts.
+STATISTICS_ITEMS = 512
+
+
+def statistics_sample(data) -> list:
+    """The items statistics are computed from: all of an in-memory set, or evenly spaced
+    :data:`STATISTICS_ITEMS` of a source read on demand."""
+    if isinstance(data, InputSource) and len(data) > STATISTICS_ITEMS:
+        positions = np.linspace(0, len(data) - 1, STATISTICS_ITEMS).round().astype(int)
+        return [data[int(position)] for position in positions]
+    return list(data)
+
+
+def is_path_list(X) -> bool:
+    """Whether ``X`` is a non-empty list, tuple or 1-D array of paths and nothing else."""
+    if isinstance(X, np.ndarray):
+        if X.ndim != 1 or X.dtype.kind not in "UO":
+            return False
+        X = X.tolist()
+    elif hasattr(X, "tolist") and hasattr(X, "iloc"):  # a pandas Series of paths
+        X = X.tolist()
+    if not isinstance(X, list | tuple) or not X:
+        return False
+    return all(isinstance(item, str | os.PathLike) for item in X)
+
+
+def existing_paths(paths, argument: str, kind: str) -> list[str]:
+    """``paths`` as strings, each checked to be a file (errors name the index)."""
+    paths = [os.fspath(path) for path in paths]
+    for index, path in enumerate(paths):
+        if not os.path.isfile(path):
+            what = "is not a file" if os.path.exists(path) else f"no such {kind} file"
+            raise FileNotFoundError(f"{argument}[{index}]: {what}: {path!r}.")
+    return paths
+
+
+def files_fingerprint(kind: str, paths: list[str]) -> str:
+    """Paths and sizes: a file replaced by another of a different size is other data."""
+    hasher = hashlib.sha256(f"{kind}:{len(paths)}".encode())
+    for path in paths:
+        size = os.stat(path).st_size if os.path.exists(path) else -1
+        hasher.update(f"{path}\0{size}\0".encode("utf-8", "surrogatepass"))
+    return hasher.hexdigest()[:32]
 
 
 def find_bad_inputs(source: Sequence, num_workers: int = 0) -> list[dict]:
