@@ -284,7 +284,7 @@ default="capped-exp"
         "device": ["no_validation"],  # checked against the devices present when fit starts
         "precision": [StrOptions(PRECISIONS)],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
-        "on_bad_input": [StrOptions({"raise", "skip"})],
+        "on_bad_input": [StrOptions(("raise", "skip"))],
         "cache_dir": [None, InstanceOf((str, os.PathLike), "a folder path (str or path-like)")],
         "random_state": ["random_state"],
         "mini_batch_size": [None, Interval(Integral, 1, None, closed="left")],

@@ -348,7 +348,7 @@ class ImageFiles(InputSource):
 
     def read(self, index: int) -> np.ndarray:
         """Image ``index`` as a float32 (H, W, C) array in [0, 1]."""
-        return load_images([self.paths[index]], f"{self.argument}[{index}]", self.mode)[0]
+        return _to_mode(_read_file(self.paths[index], f"{self.argument}[{index}]"), self.mode)
 
     def describe(self, index: int) -> str:
         return repr(self.paths[index])
