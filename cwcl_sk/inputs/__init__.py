@@ -17,6 +17,7 @@ from .arrays import (
     unique_rows,
 )
 from .audio import AudioInputs, LogMelInputs, load_audio, log_mel_spectrogram, pad_batch
+from .clip_store import ClipStore, spool_pairs
 from .images import ImageInputs, ImageItem, load_images, resize_images
 from .text import (
     TokenizedTextInputs,
@@ -27,6 +28,7 @@ from .text import (
 
 __all__ = [
     "AudioInputs",
+    "ClipStore",
     "FeatureInputs",
     "ImageInputs",
     "ImageItem",
@@ -44,6 +46,7 @@ __all__ = [
     "log_mel_spectrogram",
     "pad_batch",
     "resize_images",
+    "spool_pairs",
     "unique_float_rows",
     "unique_rows",
     "warn_truncated_texts",
