@@ -8,6 +8,7 @@ import librosa
 import numpy as np
 import pytest
 import soundfile
+from test_speech_students import _clips
 
 from cwcl_sk import ClipStore, CWCLAligner, spool_pairs
 from cwcl_sk.inputs.sources import BadInputError, ClipSource, find_bad_inputs
@@ -247,7 +248,9 @@ def test_opening_a_folder_that_is_not_a_store_says_so(tmp_path):
         ClipStore(tmp_path / "plain")
 
 
-@pytest.mark.parametrize("damage", ["truncate samples", "remove index", "drop a text"])
+@pytest.mark.parametrize(
+    "damage", ["truncate samples", "remove index", "drop a text", "remove texts"]
+)
 def test_opening_an_incomplete_store_says_so(damage, tmp_path):
     folder = tmp_path / "store"
     spool_pairs(_pairs(5), folder)
@@ -256,6 +259,8 @@ def test_opening_an_incomplete_store_says_so(damage, tmp_path):
             file.truncate(100)
     elif damage == "remove index":
         (folder / "index.npy").unlink()
+    elif damage == "remove texts":
+        (folder / "texts.jsonl").unlink()
     else:
         lines = (folder / "texts.jsonl").read_text().splitlines()
         (folder / "texts.jsonl").write_text("\n".join(lines[:-1]) + "\n")
@@ -290,26 +295,12 @@ def test_hugging_face_datasets_spool_as_they_are(tmp_path):
     "fit reads the whole store into memory (it passes, but not out of core)",
 )
 def test_aligner_fits_on_a_spooled_store(tmp_path):
-    def tones():
-        rng = np.random.default_rng(0)
-        for index in range(24):
-            pitch = index % 3
-            time_axis = np.arange(int(rng.integers(1600, 4000))) / RATE
-            clip = 0.3 * np.sin(2 * np.pi * 200.0 * 2**pitch * time_axis)
-            yield clip.astype(np.float32), ["low", "middle", "high"][pitch]
-
-    store, texts = spool_pairs(tones(), tmp_path / "store")
-    aligner = CWCLAligner(
-        teacher="bert",
-        student="mel-cnn",
-        student__channels=16,
-        max_epochs=3,
-        batch_size=8,
-        learning_rate=3e-3,
-        random_state=0,
-    )
+    clips, words = _clips(24)
+    store, texts = spool_pairs(zip(clips, words, strict=True), tmp_path / "store")
+    options = {"student__channels": 16, "max_epochs": 3, "learning_rate": 3e-3}
+    aligner = CWCLAligner(student="mel-cnn", batch_size=8, random_state=0, **options)
     aligner.fit(store, texts)
     embeddings = aligner.transform(store)
     assert embeddings.shape == (24, 384) and np.isfinite(embeddings).all()
-    in_memory = CWCLAligner(**aligner.get_params()).fit([store[i] for i in range(24)], texts)
-    np.testing.assert_allclose(embeddings, in_memory.transform(store), atol=1e-5)
+    in_memory = CWCLAligner(**aligner.get_params()).fit(clips, words)
+    np.testing.assert_allclose(embeddings, in_memory.transform(clips), atol=1e-5)

@@ -123,12 +123,16 @@ class ClipStore(ClipSource):
 
     def read_texts(self) -> list[str]:
         """The text stored with each clip, in order (what :func:`spool_pairs` returned)."""
-        with open(self.directory / _TEXTS, encoding="utf-8") as file:
-            texts = [json.loads(line) for line in file]
-        if len(texts) != self._count:
+        try:
+            with open(self.directory / _TEXTS, encoding="utf-8") as file:
+                texts = [json.loads(line) for line in file]
+        except FileNotFoundError:
+            texts = None
+        if texts is None or len(texts) != self._count:
+            held = "is missing" if texts is None else f"holds {len(texts)} texts"
             raise ValueError(
-                f"The clip store {self.directory} is incomplete: {_TEXTS} holds {len(texts)} "
-                f"texts for {self._count} clips. Spool it again with overwrite=True."
+                f"The clip store {self.directory} is incomplete: {_TEXTS} {held} for "
+                f"{self._count} clips. Spool it again with overwrite=True."
             )
         return texts
 
