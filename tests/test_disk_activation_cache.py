@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from test_speech_students import TINY_WHISPER, _clips
 
 from cwcl_sk import CWCLAligner
 from cwcl_sk.encoders.students.activation_cache import (
@@ -14,18 +15,6 @@ from cwcl_sk.encoders.students.activation_cache import (
 )
 from cwcl_sk.encoders.students.audio import WhisperEncoderStudent
 
-RATE = 16000
-WORDS = ["low", "middle", "high"]
-TINY_WHISPER = {
-    "d_model": 32,
-    "encoder_layers": 2,
-    "encoder_attention_heads": 2,
-    "encoder_ffn_dim": 48,
-    "decoder_layers": 1,
-    "decoder_attention_heads": 2,
-    "decoder_ffn_dim": 32,
-    "num_mel_bins": 40,
-}
 GROUP, ITEM = bytes(range(16)), bytes(range(16, 32))
 
 
@@ -43,14 +32,7 @@ def whisper_folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tones():
-    """Twelve tones of three pitches, 0.1 to 0.25 s."""
-    rng = np.random.default_rng(0)
-    clips, words = [], []
-    for index in range(12):
-        time_axis = np.arange(rng.integers(1600, 4000)) / RATE
-        clips.append(0.3 * np.sin(2 * np.pi * 200.0 * 2 ** (index % 3) * time_axis))
-        words.append(WORDS[index % 3])
-    return [clip.astype(np.float32) for clip in clips], words
+    return _clips(12)
 
 
 def _fit(whisper_folder, tones, cache_frozen):
