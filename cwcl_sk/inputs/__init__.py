@@ -25,6 +25,7 @@ from .audio import (
     log_mel_spectrogram,
     pad_batch,
 )
+from .clip_store import ClipStore, spool_pairs
 from .images import ImageFiles, ImageInputs, ImageItem, load_images, resize_images
 from .sources import (
     BadInputError,
@@ -46,6 +47,7 @@ __all__ = [
     "AudioInputs",
     "BadInputError",
     "ClipSource",
+    "ClipStore",
     "FeatureInputs",
     "ImageFiles",
     "ImageInputs",
@@ -69,6 +71,7 @@ __all__ = [
     "log_mel_spectrogram",
     "pad_batch",
     "resize_images",
+    "spool_pairs",
     "unique_float_rows",
     "unique_rows",
     "warn_truncated_texts",
