@@ -226,7 +226,7 @@ def test_store_pickles_as_its_folder_and_reads_in_dataloader_workers(tmp_path):
 def test_store_describes_its_clips_and_names_them_in_errors(tmp_path):
     store, _ = spool_pairs(_pairs(3), tmp_path / "store")
     assert store.describe(2) == f"clip 2 of store '{tmp_path / 'store'}'"
-    with pytest.raises(IndexError, match=r"clip index 3 out of range for 3 clips"):
+    with pytest.raises(IndexError, match=r"index 3 out of range for 3 items"):
         store[3]
 
 
