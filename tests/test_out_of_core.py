@@ -290,3 +290,18 @@ def test_image_files_are_read_on_demand_and_train(tmp_path):
         file.write("no image")
     with pytest.warns(UserWarning, match="1 of 16 training inputs could not be read"):
         CWCLAligner(**settings, on_bad_input="skip").fit(paths, texts)
+
+
+def test_the_memory_benchmark_summarises_peaks_and_ratios():
+    from benchmarks.out_of_core import caption, summarise, table
+
+    runs = [
+        {"configuration": c, "n_clips": n, "peak_rss_mb": peak, "fit_seconds": 1.0}
+        for c, n, peak in [("files", 10, 700.0), ("files", 50, 770.0), ("in memory", 10, 800.0)]
+    ]
+    summary = summarise(runs, (10, 50))
+    assert [row["configuration"] for row in summary] == ["files"]  # one size missing: no row
+    assert summary[0]["ratio"] == pytest.approx(1.1)
+    header, rows = table(summary, (10, 50))
+    assert rows == [["files", "700 MB", "770 MB", "1.10", "1", "1"]]
+    assert len({caption(index) for index in range(1000)}) == 1000
