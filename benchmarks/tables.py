@@ -50,6 +50,7 @@ DOCUMENTS = (
     REPOSITORY / "docs" / "guide" / "kernels.md",
     REPOSITORY / "docs" / "guide" / "export.md",
     REPOSITORY / "docs" / "guide" / "offline.md",
+    REPOSITORY / "docs" / "guide" / "out_of_core.md",
 )
 
 _BLOCK = re.compile(r"(<!-- table: ([\w.-]+) -->\n)(.*?)(<!-- /table -->)", flags=re.DOTALL)
@@ -451,6 +452,27 @@ def kernel_comparison(results: Path = RESULTS) -> tuple[list[str], list[list[str
     return [*header, "CL accuracy"], rows
 
 
+def _out_of_core(result: dict) -> tuple[list[str], list[list[str]]]:
+    """Per way of giving the corpus: peak memory at both sizes, their ratio, epoch times."""
+    from .out_of_core import table
+
+    return table(result["summary"], result["settings"]["sizes"])
+
+
+def _out_of_core_note(result: dict) -> str:
+    """What was fitted, and what the memory is."""
+    settings = result["settings"]
+    low, high = settings["clip_seconds"]
+    return (
+        f"*Peak resident memory (`ru_maxrss`) of each fit's own process: {settings['student']}, "
+        f"{settings['epochs']} epoch, batch {settings['batch_size']}, "
+        f"{_threads(settings['threads'])}, clips of {low}-{high} s at "
+        f"{settings['sampling_rate'] // 1000} kHz with a distinct caption each; the teacher "
+        "encoded the captions beforehand, in a process of its own, into the cache every fit "
+        "reads. The seconds include reading the teacher's cache.*"
+    )
+
+
 @dataclass(frozen=True)
 class Table:
     """A generated table: the result file it reads, how it lays that file out, and a note.
@@ -482,6 +504,7 @@ TABLES = {
     "teacher-limits": Table("teacher_limits.json", _teacher_limits, _teacher_limits_note),
     "onnx-latency": Table("onnx_latency.json", _onnx_latency, _onnx_latency_note),
     "whisper-encoders": Table("whisper_encoders.json", _whisper_encoders, _whisper_encoders_note),
+    "out-of-core": Table("out_of_core.json", _out_of_core, _out_of_core_note),
     **{
         f"kernel-grid-{task}": Table(f"kernel_ablation_{task}.json", _kernel_grid)
         for task in (

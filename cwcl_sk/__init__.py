@@ -9,6 +9,7 @@ from ._version import __version__
 from .aligner import CWCLAligner
 from .encoders import STUDENTS, TEACHERS, clear_teacher_cache
 from .export import export_onnx, onnx_inputs
+from .inputs import ClipStore, spool_pairs
 from .kernels import (
     CappedExpKernel,
     ExpKernel,
@@ -29,6 +30,7 @@ __all__ = [
     "CWCLAligner",
     "CWCLLoss",
     "CappedExpKernel",
+    "ClipStore",
     "ContrastiveLoss",
     "ExpKernel",
     "IdentityKernel",
@@ -45,4 +47,5 @@ __all__ = [
     "label_weights",
     "onnx_inputs",
     "recall_at_k",
+    "spool_pairs",
 ]

@@ -18,6 +18,11 @@ __all__ = ["pairs_fingerprint"]
 
 def _update(digest, value) -> None:
     """Feed ``value`` into ``digest``, with its type and shape, so that no two forms collide."""
+    if hasattr(value, "fingerprint") and callable(value.fingerprint):
+        # A clip source read on demand: its own cheap digest (paths and sizes, a store's
+        # header), never a pass that decodes the corpus.
+        digest.update(f"source {type(value).__name__} {value.fingerprint()};".encode())
+        return
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     if isinstance(value, np.ndarray) and value.dtype != object:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 
 import numpy as np
 import torch
@@ -18,14 +19,15 @@ from sklearn.utils import check_random_state
 
 from ._fingerprint import pairs_fingerprint
 from ._kernel_matrix import check_kernel_matrix
-from ._pairs import as_candidates, merge_candidates, split_pairs
-from .callbacks import Callback, Checkpoint, TargetStatistics
+from ._pairs import as_candidates, merge_candidates, split_pairs, take_rows
+from .callbacks import Callback, Checkpoint, SkippedInputs, TargetStatistics
 from .diagnostics import check_pairs_learnable, looks_collapsed, warn_if_collapsed
 from .diagnostics import warn_if_degenerate as warn_if_degenerate_records
 from .distributed import broadcast_object, is_distributed, is_main_process, main_process_first
 from .encoders.heads import EmbeddingModel, output_width
 from .encoders.registry import make_student, make_teacher
 from .inputs import check_same_length, count_samples
+from .inputs.sources import InputSource, Subset, find_bad_inputs
 from .objective import BatchLoss
 from .schedules import LearningRateSchedule
 from .training import (
@@ -40,6 +42,11 @@ from .training import (
     training_device,
 )
 from .training.state import logit_scale_group
+from .training.targets import PairEmbeddings
+
+# Distinct teacher rows whose CWCL targets are measured before training: all of a set this
+# small, a sample of a larger corpus (the statistics come from a few batches anyway).
+_DIAGNOSED_ROWS = 16384
 
 # Private state of a fit that does not end in "_" and goes with the learned attributes.
 _PRIVATE_FIT_STATE = ("_logit_scale", "_base_seed", "_training_data", "_pairs_fingerprint")
@@ -65,6 +72,15 @@ def interruptible(aligner, fresh: bool):
         if fresh and (history is history_before or not history):
             forget_fit(aligner)
         aligner.stop_reason_ = "interrupted"
+        raise
+    except Exception:
+        # An error during training (an unreadable input, a diverged loss): the loop has
+        # restored the last completed epoch. A new model with no completed epoch is not a
+        # fitted one. Errors before training (bad arguments) leave the estimator as it was.
+        aligner.__dict__.pop("_training_data", None)
+        history = aligner.__dict__.get("history_")
+        if fresh and history is not history_before and not history:
+            forget_fit(aligner)
         raise
 
 
@@ -113,12 +129,52 @@ def _match_temperature_mode(aligner) -> None:
 
 
 def _encode_pairs(aligner, teacher, y, argument: str):
-    """``teacher.encode_unique(y)``; under torchrun with a ``cache_dir``, rank 0 first."""
-    if aligner.cache_dir is None or not is_distributed():
+    """``teacher.encode_unique(y)``; under torchrun with a ``cache_dir``, rank 0 first.
+
+    With a ``cache_dir``, the training pairs' embeddings are memory-mapped from a file there
+    (:meth:`~cwcl_sk.encoders.teachers.FrozenTeacher.encode_unique_on_disk`): memory then
+    holds the batches' rows, not the corpus's.
+    """
+    if aligner.cache_dir is None:
         return teacher.encode_unique(y, argument)
+    if not is_distributed():
+        return teacher.encode_unique_on_disk(y, aligner.cache_dir, argument)
     # The other ranks then read rank 0's embeddings from the disk cache.
     with main_process_first():
-        return teacher.encode_unique(y, argument)
+        return teacher.encode_unique_on_disk(y, aligner.cache_dir, argument)
+
+
+def _readable_pairs(aligner, data, y, argument: str = "X"):
+    """The pairs whose inputs can be read, and a record of the others.
+
+    Only inputs read on demand (an :class:`~cwcl_sk.inputs.InputSource`: files, a clip
+    store) are checked, and only with ``on_bad_input="skip"``: every input is read once (in
+    ``num_workers`` DataLoader workers), and the pairs of those that fail are left out, with
+    a warning. With ``"raise"``, a bad input stops training when its batch reads it.
+    """
+    if aligner.on_bad_input != "skip" or not isinstance(data, InputSource):
+        return data, y, []
+    # Pairs of other lengths are reported as such, not as the skipped inputs they would shift.
+    check_same_length(len(data), count_samples(y, "y"))
+    bad = find_bad_inputs(data, aligner.num_workers)
+    skipped = [{key: record[key] for key in ("index", "source", "error")} for record in bad]
+    if not bad:
+        return data, y, skipped
+    if len(bad) == len(data):
+        raise ValueError(
+            f"None of the {len(data)} inputs of {argument} could be read "
+            f"(on_bad_input='skip'); the first error: {bad[0]['error']}"
+        )
+    keep = np.setdiff1d(np.arange(len(data)), [record["position"] for record in bad])
+    first = "; ".join(record["error"].split(". Pass on_bad_input")[0] for record in bad[:3])
+    warnings.warn(
+        f"{len(bad)} of {len(data)} training inputs could not be read and were left out "
+        f"(on_bad_input='skip'; listed in skipped_inputs_): {first}"
+        + ("; ..." if len(bad) > 3 else "."),
+        UserWarning,
+        stacklevel=4,
+    )
+    return Subset(data, keep), take_rows(y, keep), skipped
 
 
 def _split(aligner, X, y, validation_data, allow_split: bool, random: np.random.RandomState):
@@ -145,6 +201,7 @@ def initialise(aligner, X, y, validation_data, allow_split: bool = True) -> None
     teacher.cache_dir = aligner.cache_dir
     inputs = aligner._student_inputs()
     data = inputs.prepare(X, "X")
+    data, y, skipped = _readable_pairs(aligner, data, y)
     uniques, unique_embeddings, inverse = _encode_pairs(aligner, teacher, y, "y")
     check_same_length(count_samples(data, "X"), len(inverse))
     # Called from here, not a helper: its warning points at the caller of fit.
@@ -171,12 +228,17 @@ def initialise(aligner, X, y, validation_data, allow_split: bool = True) -> None
         aligner.n_features_in_ = inputs.n_features(data)
     aligner.candidates_ = as_candidates(uniques)
     aligner.candidate_embeddings_ = unique_embeddings
-    teacher_embeddings = unique_embeddings[inverse]  # (n_samples, dim), one row per pair
+    aligner.skipped_inputs_ = skipped
+    teacher_embeddings = PairEmbeddings(unique_embeddings, inverse, aligner.device_)
     # Measured before training: a kernel whose targets are near uniform learns nothing.
     aligner.target_statistics_ = None
     if aligner.loss == "cwcl":
         aligner.target_statistics_ = warn_if_collapsed(
-            teacher_embeddings, aligner.kernel, aligner.batch_size, random, warn=is_main_process()
+            teacher_embeddings.distinct_sample(_DIAGNOSED_ROWS),
+            aligner.kernel,
+            aligner.batch_size,
+            random,
+            warn=is_main_process(),
         )
     aligner._training_data = (data, teacher_embeddings, _validation_set(aligner, validation))
     # Recorded in checkpoints, so that a resume can tell other pairs.
@@ -190,6 +252,7 @@ def set_training_data(aligner, X, y, validation_data, allow_split: bool = True) 
     inputs = aligner._student_inputs()
     data = inputs.prepare(X, "X")
     aligner._check_n_features(data, inputs)
+    data, y, aligner.skipped_inputs_ = _readable_pairs(aligner, data, y)
     aligner.teacher_.cache_dir = aligner.cache_dir
     uniques, unique_embeddings, inverse = _encode_pairs(aligner, aligner.teacher_, y, "y")
     check_same_length(count_samples(data, "X"), len(inverse))
@@ -200,7 +263,8 @@ def set_training_data(aligner, X, y, validation_data, allow_split: bool = True) 
         aligner.candidates_, aligner.candidate_embeddings_, uniques, unique_embeddings
     )
     validation_set = _validation_set(aligner, validation)
-    aligner._training_data = (data, unique_embeddings[inverse], validation_set)
+    teacher_embeddings = PairEmbeddings(unique_embeddings, inverse, aligner.device_)
+    aligner._training_data = (data, teacher_embeddings, validation_set)
     aligner._pairs_fingerprint = pairs_fingerprint(data, y)
 
 
@@ -253,6 +317,8 @@ def _callbacks(aligner, teacher_embeddings: torch.Tensor) -> list:
     if aligner.loss == "cwcl":
         # First, so that user callbacks see the target statistics in the record.
         callbacks.insert(0, TargetStatistics(aligner.kernel, teacher_embeddings))
+    if aligner.on_bad_input == "skip":
+        callbacks.insert(0, SkippedInputs(len(aligner.skipped_inputs_)))
     return callbacks
 
 
@@ -276,7 +342,6 @@ def train(aligner, n_epochs: int, learning_rate: LearningRateSchedule):
         aligner._base_seed,
         logit_scale=aligner._logit_scale,
     )
-    teacher_embeddings = torch.from_numpy(teacher_embeddings).to(aligner.device_)
     batch_loss = BatchLoss(
         aligner.loss,
         aligner.kernel,
@@ -285,6 +350,7 @@ def train(aligner, n_epochs: int, learning_rate: LearningRateSchedule):
     )
     epochs_before = len(aligner.history_)
     try:
+        aligner.stop_reason_ = "error"  # unless run_epochs returns
         aligner.stop_reason_ = run_epochs(
             state,
             data=data,

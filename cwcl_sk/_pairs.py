@@ -6,12 +6,15 @@ import numpy as np
 import torch
 
 from .inputs import check_same_length, count_samples
+from .inputs.sources import InputSource, Subset
 
 __all__ = ["as_candidates", "merge_candidates", "split_pairs", "take_rows"]
 
 
 def take_rows(values, indices: np.ndarray):
-    """Rows ``indices`` of an array, a data frame or a list, keeping its kind."""
+    """Rows ``indices`` of an array, a data frame, a list or an input source, keeping its kind."""
+    if isinstance(values, InputSource):
+        return Subset(values, indices)  # still read on demand
     if isinstance(values, np.ndarray | torch.Tensor):
         return values[indices]
     if hasattr(values, "iloc"):

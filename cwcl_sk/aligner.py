@@ -145,10 +145,21 @@ default="capped-exp"
         DataLoader worker processes that collate (load, decode, featurise) batches while the
         student trains; batches are pinned for the copy to a GPU. 0 collates in the main
         process, which is fastest for in-memory features.
+    on_bad_input : {"raise", "skip"}, default="raise"
+        What to do with a training input that cannot be read, among those read on demand
+        (a list of audio or image file paths, a :class:`~cwcl_sk.inputs.ClipSource` such
+        as a :class:`~cwcl_sk.inputs.ClipStore`). ``"raise"`` stops training with an error that
+        names the input's index and path, keeping the weights of the last completed epoch;
+        ``"skip"`` reads every input once before training, leaves the unreadable ones out
+        with a warning, lists them in ``skipped_inputs_`` and counts them in every
+        ``history_`` record (``"skipped_inputs"``). Inputs given as arrays are checked when
+        ``fit`` is called and always raise.
     cache_dir : str or path-like, optional
         A folder where the teacher's embeddings are kept across processes and runs, keyed by
         teacher and input (one ``.npz`` per text, checked on read; safe for concurrent
-        writers). Within a process they are always cached in memory (see
+        writers). The training pairs' embeddings are also written there as one
+        memory-mapped ``.npy`` file, read batch by batch, so that a corpus larger than
+        memory trains in bounded memory. Without it, embeddings are kept in memory (see
         :func:`clear_teacher_cache`).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and dropout, and, for the duration of each
@@ -184,7 +195,12 @@ default="capped-exp"
         ``"callback"`` or ``"interrupted"``. After Ctrl-C (``KeyboardInterrupt``, which
         ``fit`` and ``partial_fit`` re-raise, so that scripts and searches stop) the
         estimator keeps the last completed epoch, and ``history_`` matches its weights;
-        interrupted before its first epoch, it is not fitted.
+        interrupted before its first epoch, it is not fitted. When an error stops training
+        (an input that cannot be read, a loss that diverged) the same holds, and
+        ``stop_reason_`` is ``"error"``.
+    skipped_inputs_ : list of dict
+        With ``on_bad_input="skip"``, the training inputs of the last training call that
+        could not be read: ``index`` (in ``X``), ``source`` (its path) and ``error``.
     candidates_ : ndarray
         The distinct teacher-side items seen in fit (texts, or rows for precomputed
         embeddings): what :meth:`predict` chooses from.
@@ -268,6 +284,7 @@ default="capped-exp"
         "device": ["no_validation"],  # checked against the devices present when fit starts
         "precision": [StrOptions(PRECISIONS)],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "on_bad_input": [StrOptions(("raise", "skip"))],
         "cache_dir": [None, InstanceOf((str, os.PathLike), "a folder path (str or path-like)")],
         "random_state": ["random_state"],
         "mini_batch_size": [None, Interval(Integral, 1, None, closed="left")],
@@ -313,6 +330,7 @@ default="capped-exp"
         device="auto",
         precision="32",
         num_workers=0,
+        on_bad_input="raise",
         cache_dir=None,
         random_state=None,
         verbose=0,
@@ -343,6 +361,7 @@ default="capped-exp"
         self.device = device
         self.precision = precision
         self.num_workers = num_workers
+        self.on_bad_input = on_bad_input
         self.cache_dir = cache_dir
         self.random_state = random_state
         self.verbose = verbose

@@ -20,6 +20,7 @@ __all__ = [
     "Checkpoint",
     "EarlyStopping",
     "PrintLog",
+    "SkippedInputs",
     "StopTraining",
     "TargetStatistics",
 ]
@@ -193,6 +194,25 @@ class EarlyStopping(Callback):
         if self.best_snapshot_ is not None and self.state.stop_reason is not None:
             self.state.restore(self.best_snapshot_)
         self.best_snapshot_ = None  # a fitted estimator keeps no second copy of the model
+
+
+class SkippedInputs(Callback):
+    """Record in every epoch how many training inputs were left out as unreadable.
+
+    Added by the aligner when ``on_bad_input="skip"``; the record gains ``skipped_inputs``
+    (the inputs themselves are in the estimator's ``skipped_inputs_``).
+
+    Parameters
+    ----------
+    count : int
+    """
+
+    def __init__(self, count: int):
+        self.count = int(count)
+
+    def on_epoch_end(self, estimator, record: dict) -> None:
+        """Write the count into the epoch's record."""
+        record["skipped_inputs"] = self.count
 
 
 class TargetStatistics(Callback):

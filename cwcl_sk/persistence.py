@@ -331,7 +331,7 @@ def _write_model_files(
     (directory / "config.json").write_text(json.dumps(config, indent=2))
     (directory / "fitted.json").write_text(json.dumps(fitted, indent=2, default=float))
     save_model(student, str(directory / "student.safetensors"))
-    tensors = {"candidate_embeddings": torch.from_numpy(np.ascontiguousarray(embeddings))}
+    tensors = {"candidate_embeddings": torch.from_numpy(np.array(embeddings, dtype=np.float32))}
     if _holds_images(candidates):
         # Image candidates (an image teacher) are pixels: tensors, not JSON.
         for index, item in enumerate(candidates):

@@ -71,6 +71,9 @@ def main(arguments) -> None:
         print(f"{get_world_size()} processes; the model saved to {output / 'model'}")
         print(f"recall@1 of the saved model among all {len(X)} pairs: {recall:.3f}")
     if torch.distributed.is_initialized():
+        # Leave the group together: a rank that tears its connections down while rank 0 is
+        # still scoring can abort at exit ("terminate called without an active exception").
+        barrier()
         torch.distributed.destroy_process_group()
 
 

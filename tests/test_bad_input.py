@@ -62,6 +62,20 @@ def fit_audio(X, **params):
     return lambda: CWCLAligner(student="mel-cnn", **{**FAST, **params}).fit(X, AUDIO_TEXTS)
 
 
+def one_corrupt_among_audio_files():
+    """Three short .wav files, the second of which holds text, not audio."""
+    import tempfile
+
+    import soundfile
+
+    folder = Path(tempfile.mkdtemp())
+    paths = [folder / name for name in ("first.wav", "second.wav", "third.wav")]
+    for path in paths:
+        soundfile.write(path, CLIP, 16000)
+    paths[1].write_text("this is not a wav file")
+    return [str(path) for path in paths]
+
+
 def corrupt_audio_files():
     """Two .wav files that hold text, not audio."""
     import tempfile
@@ -241,6 +255,12 @@ TABLE = [
              FileNotFoundError, ("X[0]", "no such audio file")),
     BadInput("unreadable or corrupt audio file", lambda: fit_audio(corrupt_audio_files())(),
              ValueError, ("X[0]", "could not be decoded")),
+    BadInput("unreadable file among files read on demand, skipped",
+             lambda: CWCLAligner(student="mel-cnn", on_bad_input="skip", **FAST).fit(
+                 one_corrupt_among_audio_files(), [*AUDIO_TEXTS, "stop"]),
+             UserWarning, ("1 of 3", "could not be read", "X[1]", "skipped_inputs_")),
+    BadInput("unknown on_bad_input", fit_audio([CLIP, CLIP], on_bad_input="ignore"), ValueError,
+             ("on_bad_input", "skip")),
     BadInput("audio paths and arrays mixed", fit_audio([CLIP, "no-such-file.wav"]), TypeError,
              ("X", "mixes file paths and arrays")),
     BadInput("missing image file", fit_images(["no-such-file.png", "no-such-file-either.png"]),

@@ -16,8 +16,25 @@ from .arrays import (
     unique_float_rows,
     unique_rows,
 )
-from .audio import AudioInputs, LogMelInputs, load_audio, log_mel_spectrogram, pad_batch
-from .images import ImageInputs, ImageItem, load_images, resize_images
+from .audio import (
+    AudioFiles,
+    AudioInputs,
+    LogMelInputs,
+    clip_source,
+    load_audio,
+    log_mel_spectrogram,
+    pad_batch,
+)
+from .clip_store import ClipStore, spool_pairs
+from .images import ImageFiles, ImageInputs, ImageItem, load_images, resize_images
+from .sources import (
+    BadInputError,
+    ClipSource,
+    InputSource,
+    MappedInputs,
+    Subset,
+    find_bad_inputs,
+)
 from .text import (
     TokenizedTextInputs,
     check_texts,
@@ -26,24 +43,35 @@ from .text import (
 )
 
 __all__ = [
+    "AudioFiles",
     "AudioInputs",
+    "BadInputError",
+    "ClipSource",
+    "ClipStore",
     "FeatureInputs",
+    "ImageFiles",
     "ImageInputs",
     "ImageItem",
+    "InputSource",
     "LogMelInputs",
+    "MappedInputs",
+    "Subset",
     "TokenizedTextInputs",
     "check_embeddings",
     "check_features",
     "check_same_length",
     "check_texts",
+    "clip_source",
     "count_samples",
     "count_truncated_texts",
+    "find_bad_inputs",
     "is_integer",
     "load_audio",
     "load_images",
     "log_mel_spectrogram",
     "pad_batch",
     "resize_images",
+    "spool_pairs",
     "unique_float_rows",
     "unique_rows",
     "warn_truncated_texts",

@@ -17,6 +17,7 @@ of the batch with an attention mask (1 = real sample or frame, 0 = padding):
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
@@ -29,8 +30,24 @@ import soundfile
 import torch
 
 from .arrays import split_items
+from .sources import (
+    ClipSource,
+    InputSource,
+    MappedInputs,
+    existing_paths,
+    files_fingerprint,
+    is_path_list,
+)
 
-__all__ = ["AudioInputs", "LogMelInputs", "load_audio", "log_mel_spectrogram", "pad_batch"]
+__all__ = [
+    "AudioFiles",
+    "AudioInputs",
+    "LogMelInputs",
+    "clip_source",
+    "load_audio",
+    "log_mel_spectrogram",
+    "pad_batch",
+]
 
 # A 2-D array with this many columns or fewer is a clip with channels as columns (mono or
 # stereo), never a set of clips: no clip is 1 or 2 samples long.
@@ -109,19 +126,70 @@ def load_audio(
     for index, item in enumerate(items):
         name = f"{argument}[{index}]"
         if is_path[index]:
-            clip = _read_file(item, target, name)
+            clip, rate = _read_file(item, target, name), target
         else:
-            clip = _check_clip(item, name)
-            if int(sampling_rate) != target:
-                clip = librosa.resample(clip, orig_sr=int(sampling_rate), target_sr=target)
-        if clip.size < min_samples:
-            raise ValueError(
-                f"{name} is too short: {clip.size} samples at {target} Hz "
-                f"({1000 * clip.size / target:.1f} ms); this student needs at least "
-                f"{min_samples} ({1000 * min_samples / target:.1f} ms)."
-            )
-        clips.append(np.ascontiguousarray(clip, dtype=np.float32))
+            clip, rate = _check_clip(item, name), int(sampling_rate)
+        clips.append(_at_rate(clip, name, rate, target, min_samples))
     return clips
+
+
+def _at_rate(clip, name: str, rate: int, target: int, min_samples: int) -> np.ndarray:
+    """A checked clip at ``rate`` Hz resampled to ``target``, rejected if too short."""
+    if rate != target:
+        clip = librosa.resample(clip, orig_sr=rate, target_sr=target)
+    if clip.size < min_samples:
+        raise ValueError(
+            f"{name} is too short: {clip.size} samples at {target} Hz "
+            f"({1000 * clip.size / target:.1f} ms); this student needs at least "
+            f"{min_samples} ({1000 * min_samples / target:.1f} ms)."
+        )
+    return np.ascontiguousarray(clip, dtype=np.float32)
+
+
+def clip_source(X, sampling_rate: int, argument: str = "X", min_samples: int = 1):
+    """``X`` as an :class:`~cwcl_sk.inputs.InputSource` read on demand, or None to load it now.
+
+    A clip source is kept as it is (resampled on reading when its rate is not
+    ``sampling_rate``), and a list of file paths becomes :class:`~cwcl_sk.inputs.AudioFiles`:
+    the files are decoded when a batch needs them, so that memory holds batches, never the
+    corpus. Every other form (arrays, lists of arrays) returns None: those clips are already
+    in memory and are checked once by :func:`load_audio`.
+
+    Parameters
+    ----------
+    X : object
+        What the user passed.
+    sampling_rate : int
+        The rate the student reads clips at.
+    argument : str, default="X"
+    min_samples : int, default=1
+        Shorter clips are rejected, by index, when they are read.
+
+    Returns
+    -------
+    source : InputSource or None
+    """
+    if isinstance(X, InputSource) and X.sampling_rate is not None:
+        source = X
+    elif is_path_list(X):
+        source = AudioFiles(X, sampling_rate, argument)
+    else:
+        return None
+    return MappedInputs(
+        source,
+        functools.partial(
+            _check_read_clip,
+            rate=int(source.sampling_rate),
+            target=int(sampling_rate),
+            min_samples=int(min_samples),
+        ),
+        sampling_rate,
+    )
+
+
+def _check_read_clip(clip, name: str, *, rate: int, target: int, min_samples: int):
+    """The checks of :func:`load_audio`, applied to one clip as a source returns it."""
+    return _at_rate(_check_clip(clip, name), name, rate, target, min_samples)
 
 
 def _as_items(X, argument: str) -> list:
@@ -243,6 +311,49 @@ def _read_with_librosa(path: Path, name: str, soundfile_error: Exception):
     return clip, int(file_rate)
 
 
+class AudioFiles(ClipSource):
+    """Audio files decoded when a batch needs them (what a list of paths passed to ``fit`` is).
+
+    Parameters
+    ----------
+    paths : sequence of str or path-like
+        Every path must exist (checked here, so a typo fails before training starts);
+        whether a file decodes is found when it is read.
+    sampling_rate : int, default=16000
+        Every file is resampled to this rate and mixed down to mono.
+    argument : str, default="X"
+        Name used in error messages.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile, tempfile, os
+    >>> from cwcl_sk.inputs import AudioFiles
+    >>> folder = tempfile.mkdtemp()
+    >>> path = os.path.join(folder, "clip.wav")
+    >>> soundfile.write(path, np.zeros(800, dtype=np.float32), 8000)
+    >>> clips = AudioFiles([path], sampling_rate=16000)
+    >>> clips[0].shape
+    (1600,)
+    """
+
+    def __init__(self, paths, sampling_rate: int = 16000, argument: str = "X"):
+        self.paths = existing_paths(paths, argument, "audio")
+        self.sampling_rate = int(sampling_rate)
+        self.argument = argument
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def read(self, index: int) -> np.ndarray:
+        return _read_file(Path(self.paths[index]), self.sampling_rate, f"{self.argument}[{index}]")
+
+    def describe(self, index: int) -> str:
+        return repr(self.paths[index])
+
+    def fingerprint(self) -> str:
+        return files_fingerprint(f"AudioFiles:{self.sampling_rate}", self.paths)
+
+
 def pad_batch(sequences, pad_value=0, dtype=np.float32) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack arrays of different lengths along a new batch axis, padding to the longest.
 
@@ -308,8 +419,17 @@ class AudioInputs:
         self.model_sampling_rate = model_sampling_rate
         self.min_samples = min_samples
 
-    def prepare(self, X, argument: str = "X") -> list[np.ndarray]:
-        """Validate and load every clip (see :func:`load_audio`); called once per fit."""
+    def prepare(self, X, argument: str = "X"):
+        """Validate and load every clip (see :func:`load_audio`); called once per fit.
+
+        A list of file paths, or a :class:`~cwcl_sk.inputs.ClipSource`, is not loaded: it is
+        kept as a source that reads each clip when a batch needs it (see
+        :func:`clip_source`).
+        """
+        target = self.model_sampling_rate or self.sampling_rate
+        source = clip_source(X, target, argument, self.min_samples)
+        if source is not None:
+            return source
         return load_audio(
             X,
             self.sampling_rate,
@@ -322,6 +442,11 @@ class AudioInputs:
         """The clips ``indices`` as ``input_values`` (batch, max_samples) and their mask."""
         input_values, attention_mask = pad_batch([data[index] for index in indices])
         return {"input_values": input_values, "attention_mask": attention_mask}
+
+
+def _log_mel_of(clip, name, *, sampling_rate: int, n_mels: int, top_db: float) -> np.ndarray:
+    """:func:`log_mel_spectrogram` with a source's ``(clip, name)`` signature (it pickles)."""
+    return log_mel_spectrogram(clip, sampling_rate, n_mels, top_db)
 
 
 def _fft_size(sampling_rate: int) -> int:
@@ -415,11 +540,18 @@ class LogMelInputs:
         # A clip shorter than one FFT (32 ms at 8 or 16 kHz) fills no frame; in practice it is
         # a mistake (a clip of a few samples), since a spoken word lasts 100 ms or more.
         min_samples = _fft_size(int(self.sampling_rate))
+        spectrogram = functools.partial(
+            _log_mel_of,
+            sampling_rate=int(self.sampling_rate),
+            n_mels=self.n_mels,
+            top_db=float(self.top_db),
+        )
+        source = clip_source(X, self.sampling_rate, argument, min_samples)
+        if source is not None:
+            # Files and sources: each spectrogram is computed when its batch is collated.
+            return MappedInputs(source, spectrogram)
         clips = load_audio(X, self.sampling_rate, argument, min_samples=min_samples)
-        return [
-            log_mel_spectrogram(clip, int(self.sampling_rate), self.n_mels, float(self.top_db))
-            for clip in clips
-        ]
+        return [spectrogram(clip, None) for clip in clips]
 
     def collate(self, data: list[np.ndarray], indices) -> dict[str, torch.Tensor]:
         """The spectrograms ``indices`` as ``features`` (batch, max_frames, n_mels) and mask."""

@@ -20,6 +20,7 @@ normalised by the encoder's own image processor when it has one, otherwise resiz
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import numbers
 import os
@@ -29,8 +30,9 @@ import numpy as np
 import torch
 
 from .arrays import split_items
+from .sources import InputSource, MappedInputs, existing_paths, files_fingerprint, is_path_list
 
-__all__ = ["ImageInputs", "ImageItem", "load_images", "resize_images"]
+__all__ = ["ImageFiles", "ImageInputs", "ImageItem", "load_images", "resize_images"]
 
 _EXPECTED = (
     "a list of images (PIL images, (H, W) or (H, W, C) uint8 or float arrays), an "
@@ -324,6 +326,37 @@ def _check_size(image_size) -> tuple[int, int] | None:
     return int(height), int(width)
 
 
+class ImageFiles(InputSource):
+    """Image files decoded when a batch needs them (what a list of image paths becomes).
+
+    Parameters
+    ----------
+    paths : sequence of str or path-like
+        Every path must exist (checked here).
+    mode : {"RGB", "L"}, default="RGB"
+        Colour mode of the decoded images.
+    argument : str, default="X"
+    """
+
+    def __init__(self, paths, mode: str = "RGB", argument: str = "X"):
+        self.paths = existing_paths(paths, argument, "image")
+        self.mode = mode
+        self.argument = argument
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def read(self, index: int) -> np.ndarray:
+        """Image ``index`` as a float32 (H, W, C) array in [0, 1]."""
+        return _to_mode(_read_file(self.paths[index], f"{self.argument}[{index}]"), self.mode)
+
+    def describe(self, index: int) -> str:
+        return repr(self.paths[index])
+
+    def fingerprint(self) -> str:
+        return files_fingerprint(f"ImageFiles:{self.mode}", self.paths)
+
+
 class ImageInputs:
     """Image inputs of an encoder: loaded, resized and normalised once, batched as tensors.
 
@@ -371,14 +404,36 @@ class ImageInputs:
         self.std = std
         self.processor = processor
 
-    def prepare(self, X, argument: str = "X") -> np.ndarray:
+    def prepare(self, X, argument: str = "X"):
         """Load every image (see :func:`load_images`) and make the encoder's pixel values.
+
+        A list of file paths is not loaded: it becomes an
+        :class:`~cwcl_sk.inputs.ImageFiles` whose pixel values are made when a batch needs
+        them (without a fixed ``image_size``, each image must have the first one's size).
 
         Returns
         -------
-        pixels : ndarray of shape (n_images, C, height, width), dtype float32
+        pixels : ndarray of shape (n_images, C, height, width), dtype float32, or InputSource
+            Of (C, height, width) arrays, for a list of paths.
         """
+        if is_path_list(X):
+            files = ImageFiles(X, self.mode, argument)
+            size = _check_size(self.image_size)
+            if size is None and self.processor is None:
+                size = files[0].shape[:2]  # the size every image of the set must share
+            return MappedInputs(files, functools.partial(self._one_pixel_value, size=size))
         return self.pixel_values(load_images(X, argument, self.mode), argument)
+
+    def _one_pixel_value(self, image: np.ndarray, name: str, size) -> np.ndarray:
+        """(C, height, width) pixel values of one decoded image of a set read on demand."""
+        if size is not None and self.processor is None and _check_size(self.image_size) is None:
+            if image.shape[:2] != tuple(size):
+                raise ValueError(
+                    f"{name} is {image.shape[0]}x{image.shape[1]} pixels but the first image "
+                    f"is {size[0]}x{size[1]}; images of one set must share a size. Set "
+                    "student__image_size to resize them."
+                )
+        return self.pixel_values([image], name)[0]
 
     def pixel_values(self, images: list[np.ndarray], argument: str = "X"):
         """Pixel values of already loaded (H, W, C) images; see :meth:`prepare`."""
@@ -398,8 +453,10 @@ class ImageInputs:
             pixels = (pixels - mean) / std
         return np.ascontiguousarray(pixels, dtype=np.float32)
 
-    def collate(self, data: np.ndarray, indices) -> dict[str, torch.Tensor]:
+    def collate(self, data, indices) -> dict[str, torch.Tensor]:
         """The images ``indices`` as ``pixel_values`` of shape (batch, C, height, width)."""
+        if isinstance(data, InputSource):
+            return {"pixel_values": torch.from_numpy(np.stack([data[int(i)] for i in indices]))}
         return {"pixel_values": torch.from_numpy(data[np.asarray(indices)])}
 
 

@@ -216,6 +216,10 @@ def run_epochs(
         callback (a checkpoint write, say), the epoch is complete and kept. Either way
         ``state.history`` holds one record per epoch the weights have seen and
         ``state.stop_reason`` is ``"interrupted"``.
+    Exception
+        Any other error during an epoch (an input that cannot be read, say) is re-raised
+        after the weights of the last completed epoch are restored, with
+        ``state.stop_reason`` set to ``"error"``.
     """
     check_precision(precision, device)
     if precision == "16-mixed" and state.scaler is None:
@@ -273,6 +277,12 @@ def run_epochs(
             except KeyboardInterrupt:
                 state.restore(snapshot)
                 _interrupted(state, f"during epoch {epoch}", epoch - 1)
+                raise
+            except Exception:
+                # An unreadable input, a worker that died, a loss that diverged: the
+                # half-trained epoch is dropped, the completed ones are kept.
+                state.restore(snapshot)
+                state.stop_reason = "error"
                 raise
             record["seconds"] = time.perf_counter() - started
             state.history.append(record)

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 import torch
 from torch import nn
 
 from ...inputs.audio import AudioInputs
+from ...inputs.sources import statistics_sample
 from ._transformers import (
     _check_flag,
     _freeze,
@@ -44,7 +46,13 @@ from ._transformers import (
     _source,
     masked_mean,
 )
-from .activation_cache import clip_digest, module_digest, shared_activation_cache
+from .activation_cache import (
+    DiskActivationCache,
+    check_cache_frozen,
+    clip_digest,
+    module_digest,
+    shared_activation_cache,
+)
 from .generic import standardization_statistics
 
 __all__ = [
@@ -337,7 +345,7 @@ def build_mel_cnn(
         raise ValueError(f"student__dropout must be in [0, 1), got {dropout!r}.")
     if normalize not in ("utterance", "global"):
         raise ValueError(f"student__normalize must be 'utterance' or 'global', got {normalize!r}.")
-    frames = np.concatenate(data)  # (total_frames, n_mels)
+    frames = np.concatenate(statistics_sample(data))  # (total_frames, n_mels)
     mean, scale = standardization_statistics(frames, min_scale=1e-6)
     return MelCNN(
         frames.shape[1],
@@ -578,12 +586,13 @@ class WhisperEncoderStudent(nn.Module):
         and the log-mel spectrogram is computed here in torch, clip by clip, exactly as the
         extractor computes it (per-clip dynamic range of 8 decades, scaled by 1/4), without
         the padding to 30 s.
-    cache_frozen : bool, default=True
+    cache_frozen : bool, str or path-like, default=True
         Keep each clip's output of the frozen part (front end and frozen bottom layers, see
         :func:`build_whisper`) in the process-wide
         :func:`~cwcl_sk.encoders.students.activation_cache.shared_activation_cache`, keyed by the
         frozen weights and the clip, so that a clip passes through it once per process instead
-        of once per epoch and fit.
+        of once per epoch and fit. A folder path keeps them on disk there instead, in a
+        :class:`~cwcl_sk.encoders.students.activation_cache.DiskActivationCache`.
 
     Notes
     -----
@@ -602,7 +611,7 @@ class WhisperEncoderStudent(nn.Module):
     drop, where a checkpoint enables it, is drawn per group instead of per batch.
     """
 
-    def __init__(self, encoder: nn.Module, feature_extractor, cache_frozen: bool = True):
+    def __init__(self, encoder: nn.Module, feature_extractor, cache_frozen=True):
         super().__init__()
         self.encoder = encoder
         self.n_fft = int(feature_extractor.n_fft)
@@ -613,6 +622,9 @@ class WhisperEncoderStudent(nn.Module):
         )
         self.register_buffer("mel_filters", mel_filters, persistent=False)
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+        self._disk_cache = None
+        if isinstance(cache_frozen, str | os.PathLike):
+            self._disk_cache = DiskActivationCache(cache_frozen)
         self.cache_frozen = bool(cache_frozen)
         self._frozen_digests: dict[int, bytes] = {}
         # Weights loaded in place change the frozen part: digest it again.
@@ -620,8 +632,8 @@ class WhisperEncoderStudent(nn.Module):
 
     @property
     def activation_cache(self):
-        """The cache of frozen outputs (shared by every student of the process)."""
-        return shared_activation_cache()
+        """The cache of frozen outputs: on disk, or shared by every student of the process."""
+        return shared_activation_cache() if self._disk_cache is None else self._disk_cache
 
     def _forget_digests(self) -> None:
         self._frozen_digests = {}
@@ -766,7 +778,7 @@ def build_whisper(
     pretrained: bool = True,
     freeze_feature_encoder="auto",
     trainable_layers=None,
-    cache_frozen: bool = True,
+    cache_frozen=True,
     **config_overrides,
 ) -> WhisperEncoderStudent:
     """A Whisper encoder student (default checkpoint: openai/whisper-tiny, 8 M encoder params).
@@ -793,14 +805,16 @@ def build_whisper(
         Freeze the two input convolutions; ``"auto"`` freezes them for pretrained models.
     trainable_layers : int or None, default=None
         Train only the top N encoder layers and the final layer norm.
-    cache_frozen : bool, default=True
+    cache_frozen : bool, str or path-like, default=True
         Compute the frozen part (the front end, and the bottom layers that
         ``trainable_layers`` freezes) once per clip and keep its output in memory (up to
         4 GiB for the process, shared by every fit that freezes the same weights: the fits
         of a grid search compute it once), instead of once per clip, epoch and fit. With
         whisper-tiny and ``trainable_layers=1`` epochs after the first ran about twice as
         fast on a 2-core CPU; the cache holds about 77 kB per second of audio. Frozen layers then
-        run without dropout (Whisper checkpoints use none).
+        run without dropout (Whisper checkpoints use none). A folder path keeps the outputs on
+        disk there instead, one file per clip, with no bound and nothing held in memory; the
+        folder lasts across fits and processes, and processes may share it.
     **config_overrides
         Fields of ``WhisperConfig``, e.g. ``encoder_layers=2, d_model=64``.
 
@@ -838,5 +852,5 @@ def build_whisper(
         _resolve_freeze(freeze_feature_encoder, pretrained),
         front_end,
     )
-    cache_frozen = _check_flag("cache_frozen", cache_frozen)
+    cache_frozen = check_cache_frozen(cache_frozen)
     return WhisperEncoderStudent(encoder, feature_extractor, cache_frozen=cache_frozen)

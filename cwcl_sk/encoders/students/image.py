@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ...inputs.images import ImageInputs
+from ...inputs.sources import InputSource, statistics_sample
 from ..vision import load_image_processor, vision_inputs
 from ._transformers import (
     _check_flag,
@@ -216,6 +217,8 @@ def build_cnn(
         )
     if not isinstance(dropout, numbers.Real) or not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"student__dropout must be in [0, 1), got {dropout!r}.")
+    if isinstance(data, InputSource):  # files read on demand: statistics from a sample
+        data = np.stack(statistics_sample(data))
     # (n_pixels, channels): every pixel of every training image
     pixels = np.moveaxis(data, 1, -1).reshape(-1, data.shape[1])
     mean, scale = standardization_statistics(pixels, min_scale=1e-3)

@@ -242,7 +242,66 @@ class FrozenTeacher:
         uniques, inverse = unique_rows(items)
         return uniques, self._encode_cached(uniques), inverse
 
-    def _encode_cached(self, uniques: list) -> np.ndarray:
+    def encode_unique_on_disk(
+        self, y, directory, argument: str = "y", chunk_size: int = 4096
+    ) -> tuple[list, np.ndarray, np.ndarray]:
+        """Like :meth:`encode_unique`, with the embeddings in a memory-mapped ``.npy`` file.
+
+        For a corpus whose embeddings should not sit in memory: the distinct items are
+        encoded ``chunk_size`` at a time through the per-item disk cache (so an interrupted
+        run resumes, a later one runs the teacher on new items only, and every stored entry
+        is checked as it is read) and written into
+        ``<directory>/<teacher>/pairs/<digest of the items>.npy``, which is then
+        memory-mapped. The process-wide cache is left alone, so that memory does not grow
+        with the corpus.
+
+        Parameters
+        ----------
+        y : sequence
+        directory : str or path-like
+            The cache folder (an aligner's ``cache_dir``).
+        argument : str, default="y"
+        chunk_size : int, default=4096
+
+        Returns
+        -------
+        uniques : list
+        embeddings : numpy.memmap of shape (n_unique, dim), read-only
+            Teachers without a ``cache_key`` return an in-memory array instead.
+        inverse : ndarray of shape (n_samples,)
+        """
+        key = self.cache_key
+        if key is None:
+            return self.encode_unique(y, argument)
+        items = self._validate(y, argument)
+        uniques, inverse = unique_rows(items)
+        folder = Path(directory) / _digest(key)[:32] / "pairs"
+        hasher = hashlib.sha256()
+        for item in uniques:
+            hasher.update(_digest(item).encode())
+        path = folder / f"{hasher.hexdigest()[:32]}.npy"
+        folder.mkdir(parents=True, exist_ok=True)
+        self._write_rows(uniques, path, int(chunk_size))
+        return uniques, np.load(path, mmap_mode="r"), inverse
+
+    def _write_rows(self, uniques: list, path: Path, chunk_size: int) -> None:
+        """Encode ``uniques`` chunk by chunk into ``path``, renamed into place when complete."""
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npy")
+        rows = None
+        try:
+            for start in range(0, len(uniques), chunk_size):
+                chunk = self._encode_cached(uniques[start : start + chunk_size], remember=False)
+                if rows is None:
+                    shape = (len(uniques), chunk.shape[1])
+                    rows = np.lib.format.open_memmap(partial, "w+", np.float32, shape)
+                rows[start : start + len(chunk)] = chunk
+            rows.flush()
+            del rows
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def _encode_cached(self, uniques: list, remember: bool = True) -> np.ndarray:
         key = self.cache_key
         if key is None:
             embeddings = self._encode_unique(uniques)
@@ -254,18 +313,18 @@ class FrozenTeacher:
         cached = [_EMBEDDINGS.get((key, item)) for item in uniques]
         missing = [index for index, row in enumerate(cached) if row is None]
         if disk is not None:
-            missing = self._read_from_disk(disk, key, uniques, cached, missing)
+            missing = self._read_from_disk(disk, key, uniques, cached, missing, remember)
         if missing:
             fresh = self._encode_unique([uniques[index] for index in missing])
             self.n_encoded += len(missing)
             for index, row in zip(missing, fresh, strict=True):
-                cached[index] = _remember(key, uniques[index], row)
+                cached[index] = _remember(key, uniques[index], row, remember)
                 if disk is not None:
                     disk.put(uniques[index], cached[index])
         return np.stack(cached).astype(np.float32, copy=False)
 
     @staticmethod
-    def _read_from_disk(disk: _DiskCache, key, uniques, cached, missing) -> list:
+    def _read_from_disk(disk: _DiskCache, key, uniques, cached, missing, remember=True) -> list:
         """Fill ``cached`` from disk where possible; return the indices still missing."""
         still_missing = []
         for index in missing:
@@ -273,7 +332,7 @@ class FrozenTeacher:
             if row is None:
                 still_missing.append(index)
             else:
-                cached[index] = _remember(key, uniques[index], row)
+                cached[index] = _remember(key, uniques[index], row, remember)
         return still_missing
 
     def _validate(self, y, argument):
@@ -283,11 +342,12 @@ class FrozenTeacher:
         raise NotImplementedError
 
 
-def _remember(key, item, row) -> np.ndarray:
-    """Put a read-only float32 copy of ``row`` in the process cache and return it."""
+def _remember(key, item, row, remember: bool = True) -> np.ndarray:
+    """A read-only float32 copy of ``row``, put in the process cache when ``remember``."""
     row = np.array(row, dtype=np.float32)
     row.setflags(write=False)
-    _EMBEDDINGS.put((key, item), row)
+    if remember:
+        _EMBEDDINGS.put((key, item), row)
     return row
 
 
