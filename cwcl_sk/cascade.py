@@ -4,7 +4,13 @@ Whisper transcribes each clip with greedy decoding, the teacher embeds the trans
 nearest label embedding is the prediction. Nothing is trained, so the cascade is what the
 aligned student must beat (or match at lower cost) to be worth its fit.
 
-Importing this module is cheap: transformers and the model are loaded on first use.
+- :func:`transcribe`: clips to text;
+- :class:`TranscriptEmbedder`: clips to the teacher's embedding of their transcript, with the
+  ``fit`` / ``transform`` / ``embed_teacher`` of an aligner, so that
+  :class:`~cwcl_sk.ZeroShotClassifier` classifies with it as with a fitted aligner;
+- :class:`TranscribeThenEmbed`: that classifier, with the cascade's settings as parameters.
+
+Importing this module is cheap: transformers and the models are loaded on first use.
 """
 
 from __future__ import annotations
@@ -12,11 +18,18 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from numbers import Integral
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["transcribe"]
+from ._validation import InstanceOf, Interval, validate_parameters
+from .zero_shot import ZeroShotClassifier
+
+__all__ = ["TranscribeThenEmbed", "TranscriptEmbedder", "transcribe"]
 
 # Whisper's encoder has positions for 30 s of audio; longer clips would need long-form
 # decoding, which a short-command baseline does not need, so they are refused rather than cut.
@@ -153,3 +166,233 @@ def transcribe(
             decoded = processor.batch_decode(tokens, skip_special_tokens=True)
             transcripts.extend(text.strip() for text in decoded)
     return transcripts
+
+
+# The parameters shared by the embedder and the classifier, and what each accepts.
+_CASCADE_CONSTRAINTS = {
+    "teacher": ["no_validation"],  # resolved by the registry, which lists the aliases
+    "name_or_path": [None, InstanceOf((str, os.PathLike), "a folder path (str or path-like)")],
+    "sampling_rate": [Interval(Integral, 1000, 384_000, closed="both")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "max_new_tokens": [Interval(Integral, 1, None, closed="left")],
+    "device": [InstanceOf(str, "a torch device name such as 'cpu' or 'cuda'")],
+}
+
+
+class TranscriptEmbedder(TransformerMixin, BaseEstimator):
+    """Embed speech as the teacher's embedding of its Whisper transcript.
+
+    The first two stages of the ASR cascade, shaped as an aligner that needs no training:
+    ``fit`` only loads the teacher, :meth:`transform` transcribes the clips (see
+    :func:`transcribe`) and embeds the transcripts, and :meth:`embed_teacher` embeds label
+    texts in the same space, so :class:`~cwcl_sk.ZeroShotClassifier` takes it as its aligner.
+
+    Parameters
+    ----------
+    teacher : str or SentenceTransformer, default="minilm"
+        The text encoder, as :class:`~cwcl_sk.CWCLAligner`'s ``teacher`` (``"minilm"`` and
+        ``"bert"`` are the bundled all-MiniLM-L6-v2).
+    name_or_path : str or path-like, optional
+        The Whisper checkpoint folder; None is Whisper tiny.en (offline).
+    sampling_rate : int, default=16000
+        Sampling rate (Hz) of clips given as arrays.
+    batch_size : int, default=16
+        Clips decoded together.
+    max_new_tokens : int, default=64
+        Most tokens generated per clip.
+    device : str, default="cpu"
+        Where Whisper and the teacher run.
+
+    Attributes
+    ----------
+    teacher_ : FrozenTeacher
+        The loaded teacher.
+
+    See Also
+    --------
+    TranscribeThenEmbed : The whole cascade as a classifier.
+
+    Examples
+    --------
+    >>> from cwcl_sk import ZeroShotClassifier
+    >>> from cwcl_sk.cascade import TranscriptEmbedder
+    >>> clf = ZeroShotClassifier(TranscriptEmbedder(), labels={0: "zero", 1: "one"})
+    >>> clf.fit(clips, digits).predict(clips)  # doctest: +SKIP
+    """
+
+    _parameter_constraints: ClassVar[dict] = _CASCADE_CONSTRAINTS
+
+    def __init__(
+        self,
+        teacher="minilm",
+        name_or_path=None,
+        *,
+        sampling_rate=16000,
+        batch_size=16,
+        max_new_tokens=64,
+        device="cpu",
+    ):
+        self.teacher = teacher
+        self.name_or_path = name_or_path
+        self.sampling_rate = sampling_rate
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.device = device
+
+    def fit(self, X=None, y=None):
+        """Load the teacher; nothing is trained.
+
+        Parameters
+        ----------
+        X, y : ignored
+            Accepted so that the embedder fits wherever an aligner does.
+
+        Returns
+        -------
+        self : TranscriptEmbedder
+        """
+        from .encoders.registry import make_teacher
+
+        validate_parameters(self)
+        self.teacher_ = make_teacher(self.teacher, {}, self.device)
+        return self
+
+    def transcribe(self, X) -> list[str]:
+        """The Whisper transcript of each clip (:func:`transcribe` with these settings).
+
+        Parameters
+        ----------
+        X : list of array-like, ndarray of shape (n_clips, n_samples), or list of paths
+
+        Returns
+        -------
+        transcripts : list of str
+        """
+        return transcribe(
+            X,
+            self.name_or_path,
+            sampling_rate=self.sampling_rate,
+            batch_size=self.batch_size,
+            max_new_tokens=self.max_new_tokens,
+            device=self.device,
+        )
+
+    def transform(self, X) -> np.ndarray:
+        """Transcribe the clips and embed the transcripts with the teacher.
+
+        Parameters
+        ----------
+        X : list of array-like, ndarray of shape (n_clips, n_samples), or list of paths
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_clips, dim), dtype float32
+            Unit-norm rows.
+        """
+        check_is_fitted(self, "teacher_")
+        return self.teacher_.encode(self.transcribe(X), "transcripts of X")
+
+    def embed_teacher(self, y) -> np.ndarray:
+        """Embed texts (label prompts) with the teacher.
+
+        Parameters
+        ----------
+        y : sequence of str
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_samples, dim), dtype float32
+        """
+        check_is_fitted(self, "teacher_")
+        return self.teacher_.encode(y, "y")
+
+
+class TranscribeThenEmbed(ZeroShotClassifier):
+    """The ASR cascade as a classifier: transcribe, embed the transcript, nearest label.
+
+    A :class:`~cwcl_sk.ZeroShotClassifier` whose aligner is a :class:`TranscriptEmbedder`
+    built from this estimator's parameters: labels, templates (prompt ensembling) and
+    probabilities work as they do there. Nothing is trained: ``fit`` records the classes and
+    embeds the label prompts. It is the baseline a user would pick instead of aligning a
+    speech student (``benchmarks/asr_cascade.py`` compares the two).
+
+    Parameters
+    ----------
+    labels : dict, callable or None, default=None
+        The text of each class, as :class:`~cwcl_sk.ZeroShotClassifier` takes it.
+    templates : str or list of str, default="{}"
+        Prompt templates, each containing ``{}`` once.
+    teacher : str or SentenceTransformer, default="minilm"
+        The text encoder.
+    name_or_path : str or path-like, optional
+        The Whisper checkpoint folder; None is Whisper tiny.en (offline).
+    sampling_rate : int, default=16000
+    batch_size : int, default=16
+    max_new_tokens : int, default=64
+    device : str, default="cpu"
+    temperature : float, default=0.07
+        Temperature of the softmax in ``predict_proba`` (the cascade has no training
+        temperature to inherit).
+
+    Attributes
+    ----------
+    aligner_ : TranscriptEmbedder
+    classes_ : ndarray of shape (n_classes,)
+    class_texts_ : list of str
+    class_embeddings_ : ndarray of shape (n_classes, dim)
+
+    See Also
+    --------
+    transcribe : The first stage alone.
+    cwcl_sk.ZeroShotClassifier : The same classification through an aligned student.
+
+    Examples
+    --------
+    >>> from cwcl_sk.cascade import TranscribeThenEmbed
+    >>> clf = TranscribeThenEmbed(labels={0: "zero", 1: "one"}, templates=["{}", "the number {}"])
+    >>> clf.fit(None, [0, 1]).predict(clips)  # doctest: +SKIP
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **{
+            name: constraint
+            for name, constraint in ZeroShotClassifier._parameter_constraints.items()
+            if name != "aligner"
+        },
+        **_CASCADE_CONSTRAINTS,
+    }
+
+    def __init__(
+        self,
+        labels=None,
+        templates="{}",
+        *,
+        teacher="minilm",
+        name_or_path=None,
+        sampling_rate=16000,
+        batch_size=16,
+        max_new_tokens=64,
+        device="cpu",
+        temperature=0.07,
+    ):
+        self.labels = labels
+        self.templates = templates
+        self.teacher = teacher
+        self.name_or_path = name_or_path
+        self.sampling_rate = sampling_rate
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.device = device
+        self.temperature = temperature
+
+    @property
+    def aligner(self) -> TranscriptEmbedder:
+        """The unfitted embedder that ``fit`` fits, from this estimator's parameters."""
+        return TranscriptEmbedder(
+            self.teacher,
+            self.name_or_path,
+            sampling_rate=self.sampling_rate,
+            batch_size=self.batch_size,
+            max_new_tokens=self.max_new_tokens,
+            device=self.device,
+        )
