@@ -486,6 +486,9 @@ TABLES = {
     "default-speed": Table(
         "default_speed.json", recipe_tables.default_speed, recipe_tables.default_speed_note
     ),
+    "asr-cascade": Table(
+        "asr_cascade.json", recipe_tables.asr_cascade, recipe_tables.asr_cascade_note
+    ),
     **{
         f"kernel-grid-{task}": Table(f"kernel_ablation_{task}.json", _kernel_grid)
         for task in (
