@@ -52,9 +52,9 @@ from cwcl_sk.cascade import TranscribeThenEmbed
 from cwcl_sk.datasets import synthesize_speech
 from cwcl_sk.encoders.students.activation_cache import clear_activation_cache
 
-from .results import RESULTS, table_lines, write_results
+from .publish import publish
+from .results import RESULTS
 from .slurp_data import INTENT_DESCRIPTIONS, INTENT_TEMPLATES, load_slurp
-from .tables import TABLES
 from .tasks.spoken_digits import DIGIT_NAMES, default_data_folder, load_fsdd
 from .tasks.spoken_intents import EVAL_VOICES, PITCH, RATE, SPEECH_CACHE
 
@@ -256,11 +256,7 @@ def main(argv=None) -> dict:
         "summary": summary,
     }
     stem = "asr_cascade_quick" if args.quick else "asr_cascade"
-    table = "\n".join(table_lines(*TABLES["asr-cascade"].layout(results))) + "\n"
-    write_results(args.out / stem, table, results)
-    print(table)
-    print(f"wrote {args.out / f'{stem}.json'}")
-    return results
+    return publish(results, args.out, stem, "asr-cascade")
 
 
 if __name__ == "__main__":

@@ -43,8 +43,8 @@ import torch
 from cwcl_sk import CWCLAligner, ZeroShotClassifier
 from cwcl_sk.encoders.students.activation_cache import clear_activation_cache
 
-from .results import RESULTS, table_lines, write_results
-from .tables import TABLES
+from .publish import publish
+from .results import RESULTS
 from .tasks.spoken_digits import DIGIT_NAMES, default_data_folder, load_fsdd
 
 #: The targets of the default speech student, in seconds per fit and milliseconds per clip.
@@ -188,11 +188,7 @@ def main(argv=None) -> dict:
         },
     }
     stem = "default_speed_quick" if args.quick else "default_speed"
-    table = "\n".join(table_lines(*TABLES["default-speed"].layout(results))) + "\n"
-    write_results(args.out / stem, table, results)
-    print(table)
-    print(f"wrote {args.out / f'{stem}.json'}")
-    return results
+    return publish(results, args.out, stem, "default-speed")
 
 
 if __name__ == "__main__":

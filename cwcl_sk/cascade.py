@@ -388,11 +388,4 @@ class TranscribeThenEmbed(ZeroShotClassifier):
     @property
     def aligner(self) -> TranscriptEmbedder:
         """The unfitted embedder that ``fit`` fits, from this estimator's parameters."""
-        return TranscriptEmbedder(
-            self.teacher,
-            self.name_or_path,
-            sampling_rate=self.sampling_rate,
-            batch_size=self.batch_size,
-            max_new_tokens=self.max_new_tokens,
-            device=self.device,
-        )
+        return TranscriptEmbedder(**{name: getattr(self, name) for name in _CASCADE_CONSTRAINTS})

@@ -14,6 +14,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
+from test_speech_students import TINY_WHISPER
 
 from cwcl_sk import CWCLAligner
 from cwcl_sk.encoders.recipes import (
@@ -29,16 +30,6 @@ from cwcl_sk.encoders.registry import make_student
 REPOSITORY = Path(__file__).resolve().parents[1]
 RECIPES_PAGE = REPOSITORY / "docs" / "guide" / "recipes.md"
 RESULTS = REPOSITORY / "benchmarks" / "results"
-TINY_WHISPER = {
-    "d_model": 32,
-    "encoder_layers": 2,
-    "encoder_attention_heads": 2,
-    "encoder_ffn_dim": 48,
-    "decoder_layers": 1,
-    "decoder_attention_heads": 2,
-    "decoder_ffn_dim": 32,
-    "num_mel_bins": 40,
-}
 SETTINGS = {"learning_rate", "max_epochs", "temperature"}
 _RECIPES_BLOCK = re.compile(r"<!-- recipes -->\n(.*?)<!-- /recipes -->", flags=re.DOTALL)
 
