@@ -106,10 +106,17 @@ def asr_cascade_note(result: dict) -> str:
         for task in result["summary"]
     )
     tasks = "; ".join(f"{task['task']}: {task['clips']:,} clips" for task in result["summary"])
+    per_speaker = "; ".join(
+        f"{task['task']}, per speaker: "
+        + ", ".join(f"{name} {value:.3f}" for name, value in task["per_speaker"].items())
+        for task in result["summary"]
+        if "per_speaker" in task
+    )
     return (
         f"*Cascade accuracy and both timings measured in this run ({tasks}; "
         f"{settings['selection']}); the student's accuracy is that of the committed result file "
         "named, and its share of the text limit is taken against that file's limit. "
-        f"{ratios}. 1-minute load average {settings['load_average_before']} before and "
-        f"{settings['load_average_after']} after: times are upper bounds.*"
+        f"{ratios}. Cascade accuracy {per_speaker}. 1-minute load average "
+        f"{settings['load_average_before']} before and {settings['load_average_after']} "
+        "after: times are upper bounds.*"
     )
