@@ -80,7 +80,8 @@ DEFAULT_RECIPE = Recipe(learning_rate=1e-3, max_epochs=20, temperature=0.07)
 #: Recipes by student alias. Whisper: pretrained tiny.en, only the top encoder layer trained.
 #: On spoken intents (voices never heard in training) lr 1e-3 beat 3e-4 by 10 points and 3e-3
 #: by 4, one trained layer beat two, and temperature 0.12 beat 0.07; with these settings the
-#: student reached 90 % of the text-only limit.
+#: student reached 90 % of the text-only limit; on spoken digits it reached 0.952 for a speaker
+#: held out of training.
 RECIPES: Mapping[str, Recipe] = MappingProxyType(
     {
         "whisper": Recipe(
@@ -93,6 +94,7 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType(
                 "spoken_intents_whisper_v2_t012.json",
                 "spoken_intents_proxy_learning_rate.json",
                 "spoken_intents_proxy_levers.json",
+                "default_speed.json",
             ),
         ),
     }
