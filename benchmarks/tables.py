@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import recipe_tables
 from .results import REPOSITORY, RESULTS, grid_rows, plus_minus, table_lines
 
 __all__ = [
@@ -505,6 +506,12 @@ TABLES = {
     "onnx-latency": Table("onnx_latency.json", _onnx_latency, _onnx_latency_note),
     "whisper-encoders": Table("whisper_encoders.json", _whisper_encoders, _whisper_encoders_note),
     "out-of-core": Table("out_of_core.json", _out_of_core, _out_of_core_note),
+    "default-speed": Table(
+        "default_speed.json", recipe_tables.default_speed, recipe_tables.default_speed_note
+    ),
+    "asr-cascade": Table(
+        "asr_cascade.json", recipe_tables.asr_cascade, recipe_tables.asr_cascade_note
+    ),
     **{
         f"kernel-grid-{task}": Table(f"kernel_ablation_{task}.json", _kernel_grid)
         for task in (

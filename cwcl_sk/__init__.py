@@ -2,11 +2,13 @@
 
 Train a student encoder (speech, images, features) into the embedding space of a frozen
 teacher (usually a text encoder), then solve any task whose classes can be written as text
-zero-shot. scikit-learn estimators: :class:`CWCLAligner` and :class:`ZeroShotClassifier`.
+zero-shot. scikit-learn estimators: :class:`CWCLAligner` and :class:`ZeroShotClassifier`,
+and the ASR cascade baseline :class:`TranscribeThenEmbed`.
 """
 
 from ._version import __version__
 from .aligner import CWCLAligner
+from .cascade import TranscribeThenEmbed
 from .encoders import STUDENTS, TEACHERS, clear_teacher_cache
 from .export import export_onnx, onnx_inputs
 from .inputs import ClipStore, spool_pairs
@@ -37,6 +39,7 @@ __all__ = [
     "LinearKernel",
     "MixtureKernel",
     "PerplexityKernel",
+    "TranscribeThenEmbed",
     "WeightKernel",
     "ZeroShotClassifier",
     "__version__",

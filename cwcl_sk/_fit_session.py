@@ -25,6 +25,7 @@ from .diagnostics import check_pairs_learnable, looks_collapsed, warn_if_collaps
 from .diagnostics import warn_if_degenerate as warn_if_degenerate_records
 from .distributed import broadcast_object, is_distributed, is_main_process, main_process_first
 from .encoders.heads import EmbeddingModel, output_width
+from .encoders.recipes import SETTINGS, resolve_settings, student_defaults
 from .encoders.registry import make_student, make_teacher
 from .inputs import check_same_length, count_samples
 from .inputs.sources import InputSource, Subset, find_bad_inputs
@@ -92,6 +93,25 @@ def forget_fit(aligner) -> None:
             delattr(aligner, name)
 
 
+def resolved_settings(aligner) -> dict:
+    """The aligner's ``learning_rate``, ``max_epochs`` and ``temperature``, with every
+    ``"auto"`` replaced by the value of its student's recipe."""
+    return resolve_settings(aligner.student, {name: getattr(aligner, name) for name in SETTINGS})
+
+
+def record_recipe(aligner) -> dict:
+    """Set ``recipe_``: the settings this training call uses, and the student options its
+    recipe added to the user's; return it."""
+    options = aligner._options("student__")
+    added = {
+        name: value
+        for name, value in student_defaults(aligner.student, options).items()
+        if name not in options
+    }
+    aligner.recipe_ = {**resolved_settings(aligner), "student_options": added}
+    return aligner.recipe_
+
+
 def set_temperature(aligner, temperature: float) -> None:
     """Set ``temperature_`` and, when it is learned, a fresh logit scale holding it."""
     aligner.temperature_ = float(temperature)
@@ -110,7 +130,10 @@ def sync_temperature(aligner) -> float:
 def optimizer_for(aligner) -> torch.optim.AdamW:
     """AdamW over the aligner's student (and its learned logit scale, if any)."""
     return make_optimizer(
-        aligner.student_, aligner._logit_scale, aligner.learning_rate, aligner.weight_decay
+        aligner.student_,
+        aligner._logit_scale,
+        aligner.recipe_["learning_rate"],
+        aligner.weight_decay,
     )
 
 
@@ -193,6 +216,7 @@ def _split(aligner, X, y, validation_data, allow_split: bool, random: np.random.
 def initialise(aligner, X, y, validation_data, allow_split: bool = True) -> None:
     """Start a new model on the pairs ``(X, y)``: teacher, student, optimiser, candidates."""
     aligner._check_parameters()
+    record_recipe(aligner)
     aligner.device_ = training_device(aligner.device, aligner.precision)
     # Every rank must split, initialise and shuffle alike: rank 0's generator decides.
     random = broadcast_object(check_random_state(aligner.random_state))
@@ -221,7 +245,7 @@ def initialise(aligner, X, y, validation_data, allow_split: bool = True) -> None
     aligner.teacher_ = teacher
     aligner.embedding_dim_ = int(unique_embeddings.shape[1])
     aligner.student_ = model
-    set_temperature(aligner, float(aligner.temperature))
+    set_temperature(aligner, float(aligner.recipe_["temperature"]))
     aligner.optimizer_ = optimizer_for(aligner)
     aligner.history_ = []
     if inputs.kind == "features":
@@ -247,6 +271,7 @@ def initialise(aligner, X, y, validation_data, allow_split: bool = True) -> None
 
 def set_training_data(aligner, X, y, validation_data, allow_split: bool = True) -> None:
     """Take the pairs ``(X, y)`` for more training of a fitted aligner."""
+    record_recipe(aligner)
     random = check_random_state(aligner._base_seed)
     X, y, validation = _split(aligner, X, y, validation_data, allow_split, random)
     inputs = aligner._student_inputs()
@@ -292,16 +317,16 @@ def schedule(aligner, first_epoch: int) -> LearningRateSchedule:
     """The learning rates of a fit whose schedule starts at epoch ``first_epoch``."""
     return LearningRateSchedule(
         aligner.lr_schedule,
-        float(aligner.learning_rate),
+        float(aligner.recipe_["learning_rate"]),
         float(aligner.warmup_fraction),
         first_epoch=first_epoch,
-        n_epochs=aligner.max_epochs,
+        n_epochs=aligner.recipe_["max_epochs"],
     )
 
 
 def constant_rate(aligner) -> LearningRateSchedule:
     """partial_fit's rates: ``learning_rate``, whatever the schedule, without warm-up."""
-    return LearningRateSchedule("constant", float(aligner.learning_rate), 0.0, 1, 1)
+    return LearningRateSchedule("constant", float(aligner.recipe_["learning_rate"]), 0.0, 1, 1)
 
 
 def _callbacks(aligner, teacher_embeddings: torch.Tensor) -> list:
@@ -400,7 +425,7 @@ def _warn_if_degenerate(aligner, data, inputs, records: list) -> None:
         embeddings,
         n_pairs=n_pairs,
         batch_size=aligner.batch_size,
-        learning_rate=aligner.learning_rate,
+        learning_rate=aligner.recipe_["learning_rate"],
         input_magnitude=_magnitude(data) if inputs.kind == "features" else None,
         targets_collapsed=statistics is not None and looks_collapsed(statistics),
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._fit_session import optimizer_for, set_temperature
+from ._fit_session import optimizer_for, record_recipe, set_temperature
 from ._pairs import as_candidates
 from ._validation import check_choice
 from .distributed import is_main_process
@@ -127,6 +127,7 @@ def restore_fitted(aligner, fitted: dict, candidate_embeddings, directory) -> No
     aligner.student_ = EmbeddingModel(encoder, width, fitted["embedding_dim_"])
     load_student_weights(aligner.student_, directory)
     aligner.student_.to(aligner.device_).eval()
+    record_recipe(aligner)
     set_temperature(aligner, float(fitted["temperature_"]))
     aligner.optimizer_ = optimizer_for(aligner)
     aligner.embedding_dim_ = int(fitted["embedding_dim_"])

@@ -27,6 +27,7 @@ from ._validation import (
     check_choice,
     validate_parameters,
 )
+from .encoders.recipes import AUTO
 from .encoders.registry import student_inputs
 from .inputs import check_same_length
 from .kernels import DEFAULT_KERNEL, resolve_kernel
@@ -86,9 +87,11 @@ default="capped-exp"
     direction : {"both", "student_to_teacher", "teacher_to_student"}, default="both"
         Which softmax the loss uses: over teachers for each student (rows), over students for
         each teacher (columns), or the average of both.
-    temperature : float, default=0.07
+    temperature : float or "auto", default="auto"
         Softmax temperature of the similarities; smaller is sharper. With
-        ``learn_temperature=True``, its starting value (at least 0.01).
+        ``learn_temperature=True``, its starting value (at least 0.01). ``"auto"`` takes the
+        student's recipe (:mod:`cwcl_sk.encoders.recipes`): 0.12 for ``"whisper"``, 0.07 for
+        every other student.
     learn_temperature : bool, default=False
         Learn the temperature with the student, as CLIP does: the optimiser trains the log
         logit scale log(1 / temperature) (without weight decay), clamped to at most log(100)
@@ -100,9 +103,12 @@ default="capped-exp"
         GradCache: embed each contrastive batch in chunks of at most this many samples, so
         that a batch of thousands fits in the memory of one chunk, for the same gradient (and
         about twice the student's compute). None (default) embeds a batch at once.
-    max_epochs : int, default=20
-    learning_rate : float, default=1e-3
-        AdamW learning rate (the peak rate of ``lr_schedule``).
+    max_epochs : int or "auto", default="auto"
+        Epochs of one ``fit``; ``"auto"`` takes the student's recipe: 4 for ``"whisper"``,
+        20 for every other student.
+    learning_rate : float or "auto", default="auto"
+        AdamW learning rate (the peak rate of ``lr_schedule``); ``"auto"`` takes the
+        student's recipe: 1e-3 for every student so far.
     lr_schedule : {"constant", "cosine", "linear"}, default="constant"
         How the rate moves over the steps of one ``fit``: constant, or decaying towards 0 by
         the last step along half a cosine (as CLIP and LiT train) or a line (see
@@ -211,6 +217,11 @@ default="capped-exp"
     temperature_ : float
         The temperature used in training, learned with ``learn_temperature=True`` (used by
         :class:`ZeroShotClassifier` for probabilities).
+    recipe_ : dict
+        What the last training call used: ``learning_rate``, ``max_epochs`` and
+        ``temperature`` (each ``"auto"`` resolved from the student's recipe, every other
+        value as given), and ``student_options``, the ``student__*`` defaults the recipe
+        added (``{"trainable_layers": 1}`` for ``"whisper"`` without a checkpoint given).
     device_ : torch.device
     n_features_in_ : int
         Width of the feature rows, for feature-based students.
@@ -260,12 +271,12 @@ default="capped-exp"
         "student": ["no_validation"],
         "loss": [StrOptions(_LOSSES)],
         "direction": [StrOptions(_DIRECTIONS)],
-        "temperature": [Interval(Real, 0.0, None, closed="neither")],
+        "temperature": [StrOptions([AUTO]), Interval(Real, 0.0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [StrOptions([AUTO]), Interval(Integral, 1, None, closed="left")],
         # AdamW's useful rates lie far below 1; above 10 the first step throws the weights
         # out of any trained range, so a larger value is a typo (1e39 for 1e-3).
-        "learning_rate": [Interval(Real, 0.0, 10, closed="right")],
+        "learning_rate": [StrOptions([AUTO]), Interval(Real, 0.0, 10, closed="right")],
         "lr_schedule": [StrOptions(LR_SCHEDULES)],
         "warmup_fraction": [Interval(Real, 0.0, 0.99, closed="both")],
         "weight_decay": [Interval(Real, 0.0, None, closed="left")],
@@ -296,7 +307,8 @@ default="capped-exp"
             "temperature",
             lambda aligner: (
                 not aligner.learn_temperature
-                or -math.log(aligner.temperature) <= MAX_LOGIT_SCALE + 1e-12
+                or -math.log(session.resolved_settings(aligner)["temperature"])
+                <= MAX_LOGIT_SCALE + 1e-12
             ),
             "must be >= 0.01 with learn_temperature=True (the logit scale is clamped to log(100))",
         ),
@@ -310,12 +322,12 @@ default="capped-exp"
         loss="cwcl",
         kernel=DEFAULT_KERNEL,
         direction="both",
-        temperature=0.07,
+        temperature=AUTO,
         learn_temperature=False,
         batch_size=128,
         mini_batch_size=None,
-        max_epochs=20,
-        learning_rate=1e-3,
+        max_epochs=AUTO,
+        learning_rate=AUTO,
         lr_schedule="constant",
         warmup_fraction=0.0,
         weight_decay=1e-4,
@@ -418,11 +430,12 @@ default="capped-exp"
                 self._check_parameters()
                 session.set_training_data(self, X, y, validation_data)
                 first_epoch = len(self.history_) + 1
-                return session.train(self, self.max_epochs, session.schedule(self, first_epoch))
+                n_epochs = self.recipe_["max_epochs"]
+                return session.train(self, n_epochs, session.schedule(self, first_epoch))
         check_choice("resume_mismatch", resume_mismatch, RESUME_MISMATCH)
         with session.interruptible(self, fresh=True):
             session.initialise(self, X, y, validation_data)
-            n_epochs = self.max_epochs
+            n_epochs = self.recipe_["max_epochs"]
             if resume_from is not None:
                 try:
                     self.load_checkpoint(resume_from, mismatch=resume_mismatch)
@@ -430,7 +443,7 @@ default="capped-exp"
                     # Not a model that looks fitted but was never trained.
                     session.forget_fit(self)
                     raise
-                n_epochs = self.max_epochs - len(self.history_)
+                n_epochs = self.recipe_["max_epochs"] - len(self.history_)
                 if n_epochs <= 0:
                     del self._training_data
                     return self

