@@ -107,7 +107,9 @@ def test_corrupt_entry_during_a_fit_is_recomputed(whisper_folder, tones, tmp_pat
     with pytest.warns(RuntimeWarning, match="Unreadable activation cache entry"):
         second = _fit(whisper_folder, tones, folder)
     assert _whisper(second).activation_cache.misses == 1
-    np.testing.assert_allclose(second.transform(tones[0]), first.transform(tones[0]), atol=1e-6)
+    # The recomputed entry's frames come from a batch of other clips than the first time:
+    # float32 rounding of the padded matrix products, about 1e-6.
+    np.testing.assert_allclose(second.transform(tones[0]), first.transform(tones[0]), atol=1e-5)
 
 
 def test_missing_entry_is_a_silent_miss_and_nothing_is_held_in_memory(tmp_path):
