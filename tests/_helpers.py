@@ -62,3 +62,14 @@ def load_benchmark(script: str):
         sys.modules["benchmarks"] = module
         spec.loader.exec_module(module)
     return importlib.import_module(f"benchmarks.{script}")
+
+
+def save_tiny_whisper(folder: Path, config: dict) -> Path:
+    """A randomly initialised Whisper of ``config`` saved to ``folder``, as a user's local
+    checkpoint would be (weights and feature extractor); returns ``folder``."""
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    torch.manual_seed(0)
+    WhisperModel(WhisperConfig(**config)).save_pretrained(folder)
+    WhisperFeatureExtractor(feature_size=40).save_pretrained(folder)
+    return folder

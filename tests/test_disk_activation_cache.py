@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from _helpers import save_tiny_whisper
 from test_speech_students import TINY_WHISPER, _clips
 
 from cwcl_sk import CWCLAligner
@@ -21,13 +22,7 @@ GROUP, ITEM = bytes(range(16)), bytes(range(16, 32))
 @pytest.fixture(scope="module")
 def whisper_folder(tmp_path_factory):
     """A tiny randomly initialised Whisper saved as a user's local folder would be."""
-    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
-
-    folder = tmp_path_factory.mktemp("checkpoints") / "whisper"
-    torch.manual_seed(0)
-    WhisperModel(WhisperConfig(**TINY_WHISPER)).save_pretrained(folder)
-    WhisperFeatureExtractor(feature_size=40).save_pretrained(folder)
-    return folder
+    return save_tiny_whisper(tmp_path_factory.mktemp("checkpoints") / "whisper", TINY_WHISPER)
 
 
 @pytest.fixture(scope="module")

@@ -302,6 +302,6 @@ def test_the_memory_benchmark_summarises_peaks_and_ratios():
     summary = summarise(runs, (10, 50))
     assert [row["configuration"] for row in summary] == ["files"]  # one size missing: no row
     assert summary[0]["ratio"] == pytest.approx(1.1)
-    header, rows = table(summary, (10, 50))
+    _, rows = table(summary, (10, 50))
     assert rows == [["files", "700 MB", "770 MB", "1.10", "1", "1"]]
     assert len({caption(index) for index in range(1000)}) == 1000

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _helpers import save_tiny_whisper
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from test_speech_students import TINY_WHISPER
@@ -40,13 +41,7 @@ def _precomputed(**parameters):
 
 @pytest.fixture(scope="module")
 def tiny_whisper_folder(tmp_path_factory):
-    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
-
-    folder = tmp_path_factory.mktemp("whisper")
-    torch.manual_seed(0)
-    WhisperModel(WhisperConfig(**TINY_WHISPER)).save_pretrained(folder)
-    WhisperFeatureExtractor(feature_size=40).save_pretrained(folder)
-    return folder
+    return save_tiny_whisper(tmp_path_factory.mktemp("whisper"), TINY_WHISPER)
 
 
 @pytest.fixture(scope="module")
